@@ -1,0 +1,3 @@
+"""rppg-benchmark: one interface, every rPPG method, datasets x compression levels x methods."""
+
+__version__ = "0.1.0"

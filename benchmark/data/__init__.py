@@ -1,0 +1,1 @@
+"""Data: dataset adapters, SynthPulse, compression, decoding, face stage, cache, datamodule."""

@@ -1,0 +1,52 @@
+"""`python -m benchmark list`: what is registered, read from the registries themselves."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("what", nargs="?", choices=["methods", "datasets", "compression"], help="one table only")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def collect() -> dict[str, list[dict]]:
+    """Rows of the three registries (imports only the light catalogues, not torch or Lightning)."""
+    from benchmark.data.compression import compression_levels
+    from benchmark.data.datasets import DATASETS
+    from benchmark.methods import METHODS
+
+    methods = [
+        {"name": e.name, "group": e.group, "kind": e.kind, "family": e.family, "paper": e.paper}
+        for _, e in METHODS.items()
+    ]
+    datasets = [
+        {"name": name, "env_var": cls.env_var, "description": cls.description} for name, cls in DATASETS.items()
+    ]
+    levels = [level.describe() for level in compression_levels().values()]
+    return {"methods": methods, "datasets": datasets, "compression": levels}
+
+
+def format_table(rows: list[dict]) -> str:
+    if not rows:
+        return "(none registered)"
+    cols = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    lines = ["  ".join(c.ljust(widths[c]) for c in cols), "  ".join("-" * widths[c] for c in cols)]
+    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in cols) for r in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    tables = collect()
+    if args.what:
+        tables = {args.what: tables[args.what]}
+    if args.json:
+        print(json.dumps(tables, indent=2))
+        return 0
+    for title, rows in tables.items():
+        print(f"{title} ({len(rows)})")
+        print(format_table(rows))
+        print()
+    return 0

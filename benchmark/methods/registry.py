@@ -1,0 +1,57 @@
+"""The method catalogue: name -> where its factory lives, plus what `list` and leaderboards need.
+
+Kept free of torch and Lightning so `python -m benchmark list` is instant; the factory module is imported
+only when a method is created.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from benchmark.registry import Registry
+
+KINDS = ("supervised", "self-supervised", "none")
+GROUP_OF_KIND = {"supervised": "supervised", "self-supervised": "unsupervised (learned)", "none": "classic"}
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """Catalogue entry.
+
+    Attributes:
+        name: registry name (`physnet`).
+        factory: "module.path:function" returning a MethodModule; called with keyword overrides.
+        kind: supervised | self-supervised | none (classic: no training).
+        family: the file / paper family it belongs to (e.g. "kd" for kd-teacher and kd-student).
+        paper: short citation.
+    """
+
+    name: str
+    factory: str
+    kind: str
+    family: str
+    paper: str = ""
+
+    @property
+    def group(self) -> str:
+        """Leaderboard group: supervised, unsupervised (learned) or classic."""
+        return GROUP_OF_KIND[self.kind]
+
+    def load_factory(self):
+        module_name, _, attr = self.factory.partition(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+
+METHODS: Registry[MethodEntry] = Registry("method")
+
+
+def register_method(name: str, factory: str, *, kind: str, family: str, paper: str = "") -> MethodEntry:
+    if kind not in KINDS:
+        raise ValueError(f"method {name!r}: kind must be one of {KINDS}, got {kind!r}")
+    return METHODS.add(name, MethodEntry(name, factory, kind, family, paper))
+
+
+def create_method(name: str, **overrides):
+    """Build the LightningModule of method `name` (imports its file on first use)."""
+    return METHODS.get(name).load_factory()(**overrides)

@@ -1,0 +1,27 @@
+"""Where configs, caches and results live; every default can be moved by an environment variable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def config_dir() -> Path:
+    """configs/ of the project (RPPG_CONFIG_DIR overrides)."""
+    return Path(os.environ.get("RPPG_CONFIG_DIR", PROJECT_ROOT / "configs"))
+
+
+def cache_dir() -> Path:
+    """Root of generated data and preprocessed caches (RPPG_CACHE_DIR overrides; default .rppg_cache/)."""
+    return Path(os.environ.get("RPPG_CACHE_DIR", PROJECT_ROOT / ".rppg_cache"))
+
+
+def results_dir() -> Path:
+    """Where sweeps write their database and logs (RPPG_RESULTS_DIR overrides; default runs/)."""
+    return Path(os.environ.get("RPPG_RESULTS_DIR", PROJECT_ROOT / "runs"))
+
+
+def leaderboard_dir() -> Path:
+    return Path(os.environ.get("RPPG_LEADERBOARD_DIR", PROJECT_ROOT / "leaderboards"))
