@@ -25,6 +25,8 @@ class MethodEntry:
         kind: supervised | self-supervised | none (classic: no training).
         family: the file / paper family it belongs to (e.g. "kd" for kd-teacher and kd-student).
         paper: short citation.
+        requires: methods that must be trained first; the runner passes their best checkpoints to the factory
+            as `dependencies={name: checkpoint_path}` (e.g. the KD student needs the trained teacher).
     """
 
     name: str
@@ -32,6 +34,7 @@ class MethodEntry:
     kind: str
     family: str
     paper: str = ""
+    requires: tuple[str, ...] = ()
 
     @property
     def group(self) -> str:
@@ -46,10 +49,12 @@ class MethodEntry:
 METHODS: Registry[MethodEntry] = Registry("method")
 
 
-def register_method(name: str, factory: str, *, kind: str, family: str, paper: str = "") -> MethodEntry:
+def register_method(
+    name: str, factory: str, *, kind: str, family: str, paper: str = "", requires: tuple[str, ...] = ()
+) -> MethodEntry:
     if kind not in KINDS:
         raise ValueError(f"method {name!r}: kind must be one of {KINDS}, got {kind!r}")
-    return METHODS.add(name, MethodEntry(name, factory, kind, family, paper))
+    return METHODS.add(name, MethodEntry(name, factory, kind, family, paper, tuple(requires)))
 
 
 def create_method(name: str, **overrides):
