@@ -1,0 +1,147 @@
+"""Training through the Lightning Trainer only: one entry point for every method.
+
+`fit_method` builds a Trainer (best checkpoint on val_loss, early stopping, CSV logs, seeded, deterministic on
+CPU, mixed precision on CUDA) and fits a MethodModule. Methods that do not train (kind "none") are skipped.
+
+Extension point for staged training: a module that defines `custom_fit(datamodule, make_trainer)` is handed
+the datamodule and a `make_trainer(**overrides)` function that builds a Trainer configured exactly like the
+default one (overrides go to `pl.Trainer`, e.g. `max_epochs`, or `callbacks=[...]` to replace them). It
+runs its stages with as many Trainers as it needs (STVEN: enhancer, then joint) and returns the checkpoint
+path to use for testing (or None). `fit_method` returns what `custom_fit` returns.
+
+`load_trained(name, checkpoint, **overrides)` recreates a method by registry name and loads the checkpoint's
+state_dict with `weights_only=True`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger, Logger
+
+from benchmark.errors import DataError
+
+
+def _uses_cuda(accelerator: str) -> bool:
+    return accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
+
+
+def trainer_factory(
+    *,
+    max_epochs: int,
+    out_dir: str | Path,
+    patience: int = 5,
+    accelerator: str = "auto",
+    loggers: Sequence[Logger] = (),
+    limit_train_batches: int | float | None = None,
+    limit_val_batches: int | float | None = None,
+    enable_progress_bar: bool = False,
+) -> Callable[..., pl.Trainer]:
+    """A function building Trainers with the suite's settings; keyword overrides go to pl.Trainer."""
+    out_dir = Path(out_dir)
+    cuda = _uses_cuda(accelerator)
+
+    def make_trainer(**overrides) -> pl.Trainer:
+        checkpoint = ModelCheckpoint(
+            dirpath=out_dir / "checkpoints", filename="best", monitor="val_loss", mode="min", save_top_k=1
+        )
+        early = EarlyStopping(monitor="val_loss", mode="min", patience=patience)
+        kwargs = dict(
+            max_epochs=max_epochs,
+            accelerator=accelerator,
+            devices=1,
+            default_root_dir=str(out_dir),
+            callbacks=[checkpoint, early],
+            logger=[CSVLogger(str(out_dir), name="logs"), *loggers],
+            deterministic=not cuda,
+            precision="16-mixed" if cuda else "32",
+            enable_progress_bar=enable_progress_bar,
+            enable_model_summary=False,
+            limit_train_batches=limit_train_batches,
+            limit_val_batches=limit_val_batches,
+            num_sanity_val_steps=0,
+        )
+        kwargs.update(overrides)
+        return pl.Trainer(**kwargs)
+
+    return make_trainer
+
+
+def best_checkpoint(trainer: pl.Trainer) -> Path | None:
+    """The best checkpoint the trainer's ModelCheckpoint kept (None when it saved none)."""
+    for cb in trainer.callbacks:
+        if isinstance(cb, ModelCheckpoint) and cb.best_model_path:
+            return Path(cb.best_model_path)
+    return None
+
+
+def fit_method(
+    module: pl.LightningModule,
+    datamodule: pl.LightningDataModule,
+    *,
+    max_epochs: int,
+    seed: int = 0,
+    out_dir: str | Path,
+    patience: int = 5,
+    accelerator: str = "auto",
+    loggers: Sequence[Logger] = (),
+    limit_train_batches: int | float | None = None,
+    limit_val_batches: int | float | None = None,
+    enable_progress_bar: bool = False,
+) -> Path | None:
+    """Fit `module` on `datamodule` and return the best checkpoint (None for methods that do not train).
+
+    Same seed -> same weights on CPU (seed_everything with workers, deterministic algorithms).
+    """
+    if getattr(module, "kind", "supervised") == "none":
+        return None
+    pl.seed_everything(seed, workers=True)
+    make_trainer = trainer_factory(
+        max_epochs=max_epochs,
+        out_dir=out_dir,
+        patience=patience,
+        accelerator=accelerator,
+        loggers=loggers,
+        limit_train_batches=limit_train_batches,
+        limit_val_batches=limit_val_batches,
+        enable_progress_bar=enable_progress_bar,
+    )
+    custom_fit = getattr(module, "custom_fit", None)
+    if callable(custom_fit):
+        return custom_fit(datamodule, make_trainer)
+    trainer = make_trainer()
+    trainer.fit(module, datamodule=datamodule)
+    return best_checkpoint(trainer)
+
+
+def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """The state_dict of a Lightning checkpoint or of a plain saved state_dict, loaded with weights_only."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "checkpoint file not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types
+        raise DataError(path, f"cannot load checkpoint with weights_only=True: {exc}") from exc
+    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise DataError(path, "not a checkpoint: no state_dict of tensors inside")
+    return state
+
+
+def load_trained(name: str, checkpoint: str | Path, **overrides) -> pl.LightningModule:
+    """Recreate method `name` (with the same factory overrides as in training) and load its weights."""
+    from benchmark.methods import create_method
+
+    module = create_method(name, **overrides)
+    state = load_state_dict_file(checkpoint)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise DataError(checkpoint, f"weights do not fit method {name!r}: {exc}") from exc
+    module.eval()
+    return module
