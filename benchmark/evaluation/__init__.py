@@ -1,0 +1,1 @@
+"""Evaluation: heart rate from BVP, metrics with confidence intervals, plots, and the shared predict path."""
