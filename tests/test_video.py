@@ -1,0 +1,170 @@
+"""The one video reader: real files encoded here with PyAV, PNG folders, and the errors of bad input."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from fixtures_layouts import make_frames, truncate, write_png_folder, write_video
+
+from benchmark.data.video import READERS, list_frame_images, open_video, probe_video
+from benchmark.errors import DataError
+
+
+@pytest.mark.parametrize("codec", ["ffv1", "libx264rgb"])
+def test_lossless_codecs_read_back_pixel_exact(tmp_path, codec):
+    frames = make_frames(20)
+    path = write_video(tmp_path / f"clip_{codec}.mkv", frames, codec, fps=25)
+    reader = open_video(path)
+    assert reader.backend == "decord"
+    assert (reader.num_frames, reader.height, reader.width) == (20, 48, 64)
+    assert reader.fps == pytest.approx(25.0)
+    out = reader.read()
+    assert out.dtype == np.uint8 and out.shape == frames.shape
+    np.testing.assert_array_equal(out, frames)
+
+
+@pytest.mark.parametrize("codec,suffix", [("libx264", ".mp4"), ("libx264", ".avi"), ("mpeg4", ".avi")])
+def test_lossy_codecs_read_close_to_source(tmp_path, codec, suffix):
+    frames = np.repeat(make_frames(1, seed=3), 15, axis=0)  # static frames: lossy codecs keep them close
+    frames[:, :24] = 40
+    path = write_video(tmp_path / f"clip{suffix}", frames, codec, fps=30)
+    reader = open_video(path)
+    assert reader.num_frames == 15 and reader.fps == pytest.approx(30.0)
+    out = reader.read()
+    assert out.shape == frames.shape
+    assert np.abs(out[:, :24].astype(int) - 40).mean() < 3  # the flat band survives
+    assert not np.array_equal(out, np.zeros_like(out))
+
+
+def test_chunks_cover_the_range_in_order(tmp_path):
+    frames = make_frames(50)
+    reader = open_video(write_video(tmp_path / "c.mkv", frames, "ffv1"))
+    chunks = list(reader.iter_chunks(chunk_size=16, start=5, stop=45))
+    assert [len(c) for c in chunks] == [16, 16, 8]
+    np.testing.assert_array_equal(np.concatenate(chunks), frames[5:45])
+    np.testing.assert_array_equal(reader.read(30, 33), frames[30:33])
+    with pytest.raises(IndexError):
+        reader.read(0, 51)
+
+
+def _peak_while_streaming(reader, chunk_size: int) -> int:
+    tracemalloc.start()
+    try:
+        total = 0
+        for chunk in reader.iter_chunks(chunk_size=chunk_size):
+            total += len(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total == reader.num_frames
+    return peak
+
+
+@pytest.mark.parametrize("source", ["decord", "images"])
+def test_streaming_memory_does_not_grow_with_length(tmp_path, source):
+    frames = make_frames(240)
+    if source == "decord":
+        reader = open_video(write_video(tmp_path / "long.mkv", frames, "ffv1"))
+    else:
+        write_png_folder(tmp_path / "png", frames)
+        reader = open_video(tmp_path / "png")
+    assert reader.backend == source
+    chunk_bytes = 16 * frames[0].nbytes
+    peak = _peak_while_streaming(reader, chunk_size=16)
+    assert peak < 4 * chunk_bytes < frames.nbytes / 3, (peak, chunk_bytes, frames.nbytes)
+
+
+def test_av1_falls_back_to_pyav(tmp_path):
+    import av
+
+    frames = np.repeat(make_frames(1, height=64, width=64, seed=5), 12, axis=0)
+    frames[:, :, :32] = 200  # a flat half that a lossy AV1 encode keeps close
+    path = tmp_path / "clip_av1.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libsvtav1", rate=30)
+        stream.height, stream.width, stream.pix_fmt = 64, 64, "yuv420p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    reader = open_video(path)
+    assert reader.backend == "pyav"
+    assert (reader.num_frames, reader.fps) == (12, 30.0)
+    chunks = list(reader.iter_chunks(chunk_size=5, start=2, stop=12))
+    assert [len(c) for c in chunks] == [5, 5]
+    assert np.abs(np.concatenate(chunks)[:, :, :32].astype(int) - 200).mean() < 5
+
+
+def test_png_folder_sorted_by_number_in_names(tmp_path):
+    frames = make_frames(12)
+    # PURE names frames by a nanosecond timestamp: lexical order would put 1000000... before 999....
+    stamps = [999_000_000 + i * 33_000_000 for i in range(12)]
+    names = [f"Image{s}.png" for s in stamps]
+    write_png_folder(tmp_path / "pure", frames, names)
+    assert [p.name for p in list_frame_images(tmp_path / "pure")] == names
+    reader = open_video(tmp_path / "pure", fps=60)
+    assert (reader.backend, reader.num_frames, reader.fps) == ("images", 12, 60.0)
+    np.testing.assert_array_equal(reader.read(), frames)
+    assert probe_video(tmp_path / "pure", fps=60) == (60.0, 12)
+
+
+def test_readers_are_a_registry():
+    assert [entry.name for entry in READERS] == ["decord", "pyav", "images"]
+
+
+def test_missing_video_is_named(tmp_path):
+    with pytest.raises(DataError, match="not found") as info:
+        open_video(tmp_path / "nowhere.avi")
+    assert info.value.path == tmp_path / "nowhere.avi"
+
+
+@pytest.mark.parametrize(
+    "codec,suffix", [("libx264", ".avi"), ("ffv1", ".mkv"), ("mpeg4", ".avi"), ("libx264", ".mp4")]
+)
+def test_truncated_video_is_an_error(tmp_path, codec, suffix):
+    path = write_video(tmp_path / f"cut{suffix}", make_frames(60), codec)
+    assert open_video(path).num_frames == 60
+    truncate(path, 0.5)
+    with pytest.raises(DataError, match="truncated|corrupt") as info:
+        open_video(path)
+    assert info.value.path == path
+
+
+def test_garbage_bytes_are_an_error(tmp_path):
+    path = tmp_path / "garbage.mp4"
+    path.write_bytes(np.random.default_rng(1).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises(DataError, match="unreadable or corrupt video") as info:
+        open_video(path)
+    assert "garbage.mp4" in str(info.value)
+
+
+def test_zero_frames_is_an_error(tmp_path):
+    import av
+
+    empty_video = tmp_path / "empty.mkv"  # a video stream with no frame (only audio packets are muxed)
+    with av.open(str(empty_video), "w") as container:
+        video = container.add_stream("ffv1", rate=30)
+        video.width, video.height, video.pix_fmt = 64, 48, "bgr0"
+        audio = container.add_stream("pcm_s16le", rate=8000)
+        silence = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        silence.sample_rate = 8000
+        for packet in [*audio.encode(silence), *audio.encode()]:
+            container.mux(packet)
+    with pytest.raises(DataError, match="zero frames") as info:
+        open_video(empty_video)
+    assert info.value.path == empty_video
+    (tmp_path / "no_frames").mkdir()
+    with pytest.raises(DataError, match="no image frames"):
+        open_video(tmp_path / "no_frames")
+
+
+def test_corrupt_png_frame_is_named(tmp_path):
+    paths = write_png_folder(tmp_path / "frames", make_frames(4))
+    paths[2].write_bytes(b"not a png at all")
+    reader = open_video(tmp_path / "frames")
+    with pytest.raises(DataError, match="unreadable or corrupt") as info:
+        reader.read()
+    assert info.value.path == paths[2]
