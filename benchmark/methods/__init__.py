@@ -9,3 +9,34 @@ from benchmark.methods.registry import METHODS, MethodEntry, create_method, regi
 __all__ = ["METHODS", "MethodEntry", "create_method", "register_method"]
 
 # Entries are added below as method families land (issues 5, 6, 7).
+
+# Supervised networks (issue 6): benchmark/methods/can.py, efficientphys.py, physnet.py, kd.py
+_KD = "Hwang et al., JESE 2023"
+register_method(
+    "tscan", "benchmark.methods.can:tscan", kind="supervised", family="can", paper="Liu, NeurIPS 2020"
+)
+register_method(
+    "deepphys", "benchmark.methods.can:deepphys", kind="supervised", family="can", paper="Chen, ECCV 2018"
+)
+register_method(
+    "efficientphys",
+    "benchmark.methods.efficientphys:efficientphys",
+    kind="supervised",
+    family="efficientphys",
+    paper="Liu, WACV 2023",
+)
+register_method(
+    "physnet", "benchmark.methods.physnet:physnet", kind="supervised", family="physnet", paper="Yu, BMVC 2019"
+)
+register_method("kd-teacher", "benchmark.methods.kd:kd_teacher", kind="supervised", family="kd", paper=_KD)
+register_method(
+    "kd-student",
+    "benchmark.methods.kd:kd_student",
+    kind="supervised",
+    family="kd",
+    paper=_KD,
+    requires=("kd-teacher",),
+)
+register_method(
+    "kd-student-nokd", "benchmark.methods.kd:kd_student_nokd", kind="supervised", family="kd", paper=_KD
+)

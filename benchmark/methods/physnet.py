@@ -1,0 +1,144 @@
+"""PhysNet (Yu et al., BMVC 2019), the 3D-CNN encoder-decoder of rPPG-Toolbox, at any channel widths.
+
+Input: DiffNormalized frames [B, 3, T, H, W] (RGB, T a multiple of 4; 128 x 72 x 72 by default).
+Output: the rPPG signal [B, T] (loss: negative Pearson against the DiffNormalized label).
+
+`PhysNetLayout(widths)` is also the KD teacher (16, 32, 64) and student (4, 8, 11) in benchmark/methods/kd.py;
+`forward_features` returns the three stage features distillation uses.
+
+Pretrained rPPG-Toolbox weights load through `load_pretrained(net, path)`: their state_dict keys
+(ConvBlock1..ConvBlock10, upsample, upsample2) are renamed by `TOOLBOX_KEY_MAP`. Those weights were trained on
+frames read with OpenCV and converted BGR -> RGB, laid out [B, C, T, H, W], DiffNormalized, face box x1.5,
+resized to 72x72: the same orientation and channel order as our datamodule, so no channel flip is needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from benchmark.errors import DataError
+from benchmark.methods.base import InputSpec, MethodModule, OptimConfig
+from benchmark.methods.losses import create_loss
+
+# rPPG-Toolbox prefix -> our prefix; the rest of a key (".0.weight", ".1.running_mean") is unchanged.
+TOOLBOX_KEY_MAP = {
+    "ConvBlock1.": "stem.",
+    "ConvBlock2.": "stage1.0.",
+    "ConvBlock3.": "stage1.1.",
+    "ConvBlock4.": "stage2.0.",
+    "ConvBlock5.": "stage2.1.",
+    "ConvBlock6.": "stage3.0.",
+    "ConvBlock7.": "stage3.1.",
+    "ConvBlock8.": "stage4.0.",
+    "ConvBlock9.": "stage4.1.",
+    "upsample.": "decoder.0.",
+    "upsample2.": "decoder.1.",
+    "ConvBlock10.": "head.",
+}
+
+
+def conv_bn_relu(cin: int, cout: int, kernel: tuple[int, int, int]) -> nn.Sequential:
+    padding = tuple(k // 2 for k in kernel)
+    return nn.Sequential(
+        nn.Conv3d(cin, cout, kernel, padding=padding), nn.BatchNorm3d(cout), nn.ReLU(inplace=True)
+    )
+
+
+def upsample_time(channels: int) -> nn.Sequential:
+    """Transposed (4,1,1) conv, stride 2 in time: T/4 -> T/2 -> T."""
+    return nn.Sequential(
+        nn.ConvTranspose3d(channels, channels, (4, 1, 1), stride=(2, 1, 1), padding=(1, 0, 0)),
+        nn.BatchNorm3d(channels),
+        nn.ELU(),
+    )
+
+
+class PhysNetLayout(nn.Module):
+    """PhysNet with widths (w1, w2, w3): 16/32/64 is PhysNet (768,577 params), 4/8/11 the KD student."""
+
+    def __init__(self, widths: tuple[int, int, int] = (16, 32, 64)):
+        super().__init__()
+        w1, w2, w3 = widths
+        self.widths = tuple(widths)
+        self.stem = conv_bn_relu(3, w1, (1, 5, 5))
+        self.stage1 = nn.Sequential(conv_bn_relu(w1, w2, (3, 3, 3)), conv_bn_relu(w2, w3, (3, 3, 3)))
+        self.stage2 = nn.Sequential(conv_bn_relu(w3, w3, (3, 3, 3)), conv_bn_relu(w3, w3, (3, 3, 3)))
+        self.stage3 = nn.Sequential(conv_bn_relu(w3, w3, (3, 3, 3)), conv_bn_relu(w3, w3, (3, 3, 3)))
+        self.stage4 = nn.Sequential(conv_bn_relu(w3, w3, (3, 3, 3)), conv_bn_relu(w3, w3, (3, 3, 3)))
+        self.decoder = nn.Sequential(upsample_time(w3), upsample_time(w3))
+        self.head = nn.Conv3d(w3, 1, 1)
+        self.pool_space = nn.MaxPool3d((1, 2, 2), stride=(1, 2, 2))
+        self.pool_spacetime = nn.MaxPool3d(2, stride=2)
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """BVP [B, T] and the features after stages 1-3 (PhysNet's '64/32/16-pixel' maps at a 128 input)."""
+        t = x.shape[2]
+        if t % 4:
+            raise ValueError(f"PhysNet needs T to be a multiple of 4, got {t}")
+        f1 = self.stage1(self.pool_space(self.stem(x)))
+        f2 = self.stage2(self.pool_spacetime(f1))
+        f3 = self.stage3(self.pool_spacetime(f2))
+        y = self.decoder(self.stage4(self.pool_space(f3)))
+        y = self.head(y.mean(dim=(3, 4), keepdim=True))
+        return y.view(x.shape[0], t), [f1, f2, f3]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)[0]
+
+
+def map_toolbox_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename rPPG-Toolbox PhysNet keys to ours; a key with no mapping raises KeyError naming it."""
+    out = {}
+    for key, value in state.items():
+        prefix = next((p for p in TOOLBOX_KEY_MAP if key.startswith(p)), None)
+        if prefix is None:
+            raise KeyError(key)
+        out[TOOLBOX_KEY_MAP[prefix] + key[len(prefix) :]] = value
+    return out
+
+
+def load_pretrained(net: PhysNetLayout, path: str | Path) -> PhysNetLayout:
+    """Load an rPPG-Toolbox PhysNet state_dict (weights_only) into `net` through the key map."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "pretrained weights not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types
+        raise DataError(path, f"cannot load weights with weights_only=True: {exc}") from exc
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from DataParallel
+    try:
+        net.load_state_dict(map_toolbox_keys(state), strict=True)
+    except (KeyError, RuntimeError) as exc:
+        raise DataError(
+            path, f"not an rPPG-Toolbox PhysNet state_dict for widths {net.widths}: {exc}"
+        ) from exc
+    return net
+
+
+def physnet_spec(frames: int, size: int) -> InputSpec:
+    return InputSpec(frames=frames, size=size, inputs="diff", label="diff", output="diff")
+
+
+def physnet(
+    *,
+    size: int = 72,
+    frames: int = 128,
+    weights: str | Path | None = None,
+    loss: str = "np",
+    optimizer: str = "adamw",
+    lr: float = 9e-3,
+    weight_decay: float = 0.0,
+    scheduler: str = "onecycle",
+) -> MethodModule:
+    """PhysNet; `weights` loads an rPPG-Toolbox state_dict (the CLI's --weights)."""
+    net = PhysNetLayout()
+    if weights is not None:
+        load_pretrained(net, weights)
+    optim = OptimConfig(name=optimizer, lr=lr, weight_decay=weight_decay, scheduler=scheduler)
+    return MethodModule(net, physnet_spec(frames, size), create_loss(loss), optim=optim, name="physnet")
