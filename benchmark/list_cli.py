@@ -9,6 +9,7 @@ import json
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", nargs="?", choices=["methods", "datasets", "compression"], help="one table only")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--markdown", action="store_true", help="Markdown tables (the README's are these)")
 
 
 def collect() -> dict[str, list[dict]]:
@@ -38,12 +39,29 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def markdown_table(rows: list[dict]) -> str:
+    if not rows:
+        return "(none registered)"
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def markdown_tables(tables: dict[str, list[dict]]) -> str:
+    """The README's registry tables, generated (tests/test_readme.py checks the README matches)."""
+    return "\n\n".join(f"**{title}** ({len(rows)})\n\n{markdown_table(rows)}" for title, rows in tables.items())
+
+
 def main(args: argparse.Namespace) -> int:
     tables = collect()
     if args.what:
         tables = {args.what: tables[args.what]}
     if args.json:
         print(json.dumps(tables, indent=2))
+        return 0
+    if args.markdown:
+        print(markdown_tables(tables))
         return 0
     for title, rows in tables.items():
         print(f"{title} ({len(rows)})")
