@@ -29,7 +29,14 @@ from benchmark.errors import ConfigError
 from benchmark.paths import config_dir
 
 PROFILES = ("smoke", "quick", "full")
-TRAINING_KEYS = ("epochs", "batch_size", "patience", "budget_note", "limit_train_batches", "limit_val_batches")
+TRAINING_KEYS = (
+    "epochs",
+    "batch_size",
+    "patience",
+    "budget_note",
+    "limit_train_batches",
+    "limit_val_batches",
+)
 FULL_NOTE = "paper recipe"
 
 
@@ -73,7 +80,7 @@ def _check_factory_kwargs(name: str, kwargs: dict, path: Path) -> None:
         return
     unknown = sorted(set(kwargs) - set(params))
     if unknown:
-        raise ConfigError(f"{path}: keys {unknown} are neither training keys nor arguments of method {name!r}")
+        raise ConfigError(f"{path}: keys {unknown} are neither training keys nor arguments of {name!r}")
 
 
 def load_recipe(name: str, profile: str = "quick") -> dict:
