@@ -10,6 +10,16 @@ __all__ = ["METHODS", "MethodEntry", "create_method", "register_method"]
 
 # Entries are added below as method families land (issues 5, 6, 7).
 
+# Classic, training-free methods (issue 5): benchmark/methods/classic.py
+_CLASSIC = dict(kind="none", family="classic")
+register_method("green", "benchmark.methods.classic:green", paper="Verkruysse et al. 2008", **_CLASSIC)
+register_method("ica", "benchmark.methods.classic:ica", paper="Poh et al. 2010", **_CLASSIC)
+register_method("chrom", "benchmark.methods.classic:chrom", paper="de Haan & Jeanne 2013", **_CLASSIC)
+register_method("pos", "benchmark.methods.classic:pos", paper="Wang et al. 2017", **_CLASSIC)
+register_method("pbv", "benchmark.methods.classic:pbv", paper="de Haan & van Leest 2014", **_CLASSIC)
+register_method("lgi", "benchmark.methods.classic:lgi", paper="Pilz et al. 2018", **_CLASSIC)
+register_method("omit", "benchmark.methods.classic:omit", paper="Casado & Lopez 2023", **_CLASSIC)
+
 # Supervised networks (issue 6): benchmark/methods/can.py, efficientphys.py, physnet.py, kd.py
 _KD = "Hwang et al., JESE 2023"
 register_method(
