@@ -66,7 +66,8 @@ def test_catalogue_entries():
 
 def test_input_specs_match_the_papers():
     specs = {n: create_method(n).input_spec for n in NETWORKS}
-    assert (specs["tscan"].inputs, specs["tscan"].size, specs["tscan"].channels) == ("diff+standardized", 36, 6)
+    tscan = specs["tscan"]
+    assert (tscan.inputs, tscan.size, tscan.channels) == ("diff+standardized", 36, 6)
     assert specs["deepphys"].inputs == "diff+standardized"
     assert (specs["efficientphys"].inputs, specs["efficientphys"].size) == ("standardized", 72)
     assert (specs["physnet"].inputs, specs["physnet"].frames, specs["physnet"].size) == ("diff", 128, 72)
