@@ -1,0 +1,294 @@
+"""Compression levels: a sweep axis. Re-encodes the full frame through PyAV/FFmpeg, cached by content.
+
+Levels are a registry loaded from configs/compression.yaml; a codec is a small table entry (encoder name +
+the rate-control modes it supports), a mode is a function that sets the encoder's options. The encode of a
+(source content, level) pair happens once: later calls find the cached file and its measured bitrate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from benchmark.errors import ConfigError, DataError
+from benchmark.paths import cache_dir, config_dir
+
+RAW = "raw"
+CHUNK = 128
+# How many encodes this process ran (tests prove the cache by counting).
+ENCODE_COUNT = {"n": 0}
+
+
+@dataclass(frozen=True)
+class CodecSpec:
+    """An FFmpeg encoder and the rate-control modes it supports."""
+
+    encoder: str
+    modes: tuple[str, ...]
+    options: tuple[tuple[str, str], ...] = ()
+
+
+CODECS: dict[str, CodecSpec] = {
+    "x264": CodecSpec("libx264", ("bitrate", "crf")),
+    "x265": CodecSpec("libx265", ("bitrate", "crf"), (("x265-params", "log-level=error"),)),
+    "mpeg4": CodecSpec("mpeg4", ("bitrate", "qscale")),
+}
+
+
+def _bitrate(stream, value: float) -> dict[str, str]:
+    stream.bit_rate = int(value * 1000)
+    return {}
+
+
+def _crf(stream, value: float) -> dict[str, str]:
+    return {"crf": f"{value:g}"}
+
+
+def _qscale(stream, value: float) -> dict[str, str]:
+    # MPEG4's bitrate control floors near quantiser 2; pinning qmin = qmax gives a real quality ladder.
+    q = str(int(value))
+    return {"qmin": q, "qmax": q}
+
+
+# mode -> sets the stream's rate control, returns extra encoder options
+MODES: dict[str, Callable[[object, float], dict[str, str]]] = {
+    "bitrate": _bitrate,
+    "crf": _crf,
+    "qscale": _qscale,
+}
+
+
+@dataclass(frozen=True)
+class CompressionLevel:
+    """One named level: `raw` (the source untouched) or codec @ mode=value."""
+
+    name: str
+    codec: str = RAW
+    mode: str = ""
+    value: float = 0.0
+    version: int = 1
+
+    @property
+    def is_raw(self) -> bool:
+        return self.codec == RAW
+
+    def describe(self) -> dict:
+        """Flat row for `python -m benchmark list compression` (bitrate values are kbit/s)."""
+        value = "" if self.is_raw else (int(self.value) if float(self.value).is_integer() else self.value)
+        return {"name": self.name, "codec": self.codec, "mode": self.mode or "-", "value": value}
+
+    def key(self) -> str:
+        """Stable hash of what changes the encoded bytes (cache key part)."""
+        spec = CODECS.get(self.codec)
+        payload = [self.version, self.codec, self.mode, float(self.value), spec.encoder if spec else RAW]
+        return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class CompressedVideo:
+    """The video a pipeline decodes for one level, with the bitrate the level achieved."""
+
+    path: Path
+    level: CompressionLevel
+    bits_per_pixel: float
+    kbps: float
+    cached: bool
+
+
+def _parse_level(name: str, entry: dict, version: int, where: Path) -> CompressionLevel:
+    if not isinstance(entry, dict) or "codec" not in entry:
+        raise ConfigError(f"{where}: level {name!r} needs a mapping with a codec")
+    codec = str(entry["codec"])
+    if codec == RAW:
+        return CompressionLevel(name=name, version=version)
+    if codec not in CODECS:
+        raise ConfigError(
+            f"{where}: level {name!r} has unknown codec {codec!r}; known: raw, {', '.join(CODECS)}"
+        )
+    mode = str(entry.get("mode", ""))
+    if mode not in CODECS[codec].modes:
+        raise ConfigError(
+            f"{where}: level {name!r}: codec {codec} supports modes {CODECS[codec].modes}, not {mode!r}"
+        )
+    value = entry.get("value")
+    lowest = 0 if mode == "crf" else 1  # crf 0 is a real (near-lossless) setting; a zero bitrate is not
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < lowest:
+        raise ConfigError(f"{where}: level {name!r} needs a numeric value >= {lowest}, got {value!r}")
+    return CompressionLevel(name=name, codec=codec, mode=mode, value=float(value), version=version)
+
+
+def load_levels(path: Path) -> dict[str, CompressionLevel]:
+    """Levels of one YAML file (name -> level), validated against CODECS and MODES."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read compression levels: {err}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("levels"), dict):
+        raise ConfigError(f"{path}: expected a mapping with `levels:`")
+    version = int(doc.get("version", 1))
+    return {name: _parse_level(name, entry, version, Path(path)) for name, entry in doc["levels"].items()}
+
+
+def compression_levels() -> dict[str, CompressionLevel]:
+    """The named levels of configs/compression.yaml (RPPG_CONFIG_DIR moves it)."""
+    return _levels_cached(str(config_dir() / "compression.yaml"))
+
+
+@lru_cache(maxsize=4)
+def _levels_cached(path: str) -> dict[str, CompressionLevel]:
+    return load_levels(Path(path))
+
+
+def get_level(level: str | CompressionLevel) -> CompressionLevel:
+    if isinstance(level, CompressionLevel):
+        return level
+    levels = compression_levels()
+    if level not in levels:
+        raise ConfigError(f"unknown compression level {level!r}; known: {', '.join(levels)}")
+    return levels[level]
+
+
+def _source_files(source: Path) -> list[Path]:
+    if source.is_dir():
+        return sorted(p for p in source.iterdir() if p.is_file())
+    return [source]
+
+
+@lru_cache(maxsize=1024)
+def _hash_files(stamp: tuple) -> str:
+    digest = hashlib.sha256()
+    for path, label, _size, _mtime in stamp:
+        digest.update(label.encode() + b"\0")
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def content_hash(source: str | Path) -> str:
+    """SHA-256 of a video file's bytes (or of a frame folder's files); memoised per (path, size, mtime)."""
+    source = Path(source)
+    if not source.exists():
+        raise DataError(source, "video not found")
+    # A folder's frame names are part of its content; a single file's own name is not.
+    stamp = tuple(
+        (str(p.resolve()), p.name if source.is_dir() else "", p.stat().st_size, p.stat().st_mtime_ns)
+        for p in _source_files(source)
+    )
+    return _hash_files(stamp)
+
+
+def _bits_per_pixel(bits: float, width: int, height: int, frames: int) -> float:
+    return bits / float(width * height * max(frames, 1))
+
+
+def _raw(source: Path, level: CompressionLevel, fps: float | None) -> CompressedVideo:
+    from benchmark.data.video import open_video
+
+    with open_video(source, fps) as reader:
+        n, w, h, rate = reader.num_frames, reader.width, reader.height, reader.fps
+    bits = 8.0 * sum(p.stat().st_size for p in _source_files(source))
+    return CompressedVideo(
+        source, level, _bits_per_pixel(bits, w, h, n), bits / (n / rate) / 1000, cached=True
+    )
+
+
+def _encode(source: Path, level: CompressionLevel, target: Path, fps: float | None) -> dict:
+    """Encodes the full frame into `target` (yuv420p, even size); returns the measured size stats."""
+    import av
+
+    from benchmark.data.video import open_video
+
+    spec = CODECS[level.codec]
+    ENCODE_COUNT["n"] += 1
+    with open_video(source, fps) as reader, av.open(str(target), "w", format="mp4") as out:
+        rate = Fraction(reader.fps).limit_denominator(1001)
+        width, height = reader.width // 2 * 2, reader.height // 2 * 2  # yuv420p needs even sides
+        stream = out.add_stream(spec.encoder, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        options = dict(spec.options)
+        options.update(MODES[level.mode](stream, level.value))
+        stream.options = options
+        bits, index = 0, 0
+        for chunk in reader.iter_chunks(CHUNK):
+            for image in chunk:
+                frame = av.VideoFrame.from_ndarray(image[:height, :width], format="rgb24")
+                frame.pts, frame.time_base = index, 1 / rate
+                index += 1
+                for packet in stream.encode(frame):
+                    bits += 8 * packet.size
+                    out.mux(packet)
+        for packet in stream.encode(None):
+            bits += 8 * packet.size
+            out.mux(packet)
+    seconds = index / float(rate)
+    return {
+        "level": level.name,
+        "level_key": level.key(),
+        "frames": index,
+        "width": width,
+        "height": height,
+        "bits_per_pixel": _bits_per_pixel(bits, width, height, index),
+        "kbps": bits / seconds / 1000,
+    }
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def compress_video(
+    source: str | Path,
+    level: str | CompressionLevel,
+    cache_root: Path | None = None,
+    fps: float | None = None,
+) -> CompressedVideo:
+    """The source re-encoded at `level` (the source itself for `raw`), from the cache when it exists.
+
+    Args:
+        source: a video file or a folder of frames.
+        level: a level name from configs/compression.yaml or a CompressionLevel.
+        cache_root: where encodes live (default: cache_dir()/"compressed").
+        fps: frame rate for sources that carry none (image folders).
+
+    The encode is written to a temporary file and renamed; its stats file is renamed last, so a stats file
+    only exists beside a complete video.
+    """
+    source, level = Path(source), get_level(level)
+    if level.is_raw:
+        return _raw(source, level, fps)
+    root = Path(cache_root) if cache_root is not None else cache_dir() / "compressed"
+    root.mkdir(parents=True, exist_ok=True)
+    stem = f"{content_hash(source)[:24]}-{level.name}-{level.key()}"
+    video, stats_path = root / f"{stem}.mp4", root / f"{stem}.json"
+    if stats_path.exists() and video.exists():
+        stats = json.loads(stats_path.read_text())
+        return CompressedVideo(video, level, stats["bits_per_pixel"], stats["kbps"], cached=True)
+    fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{stem}.", suffix=".mp4")
+    os.close(fd)
+    try:
+        stats = _encode(source, level, Path(tmp), fps)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, video)
+    except Exception as err:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, DataError):
+            raise
+        raise DataError(source, f"encoding at level {level.name!r} failed: {err}") from err
+    _atomic_write_text(stats_path, json.dumps(stats, indent=1))
+    return CompressedVideo(video, level, stats["bits_per_pixel"], stats["kbps"], cached=False)
