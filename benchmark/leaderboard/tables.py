@@ -1,0 +1,261 @@
+"""Leaderboard tables computed from the results database's rows only (never typed by hand).
+
+An entry is one (protocol, train set, test set, method, compression level) with every seed's predictions
+pooled; a board is one (protocol, train set, test set); a table shows one metric of a board: methods as
+rows, grouped supervised / unsupervised (learned) / classic, compression levels as columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+GROUPS = ("supervised", "unsupervised (learned)", "classic")
+METRIC_TITLES = {
+    "mae": "MAE (bpm, 95% CI)",
+    "rmse": "RMSE (bpm, 95% CI)",
+    "mape": "MAPE (%, 95% CI)",
+    "pearson": "Pearson r (95% CI)",
+    "snr": "SNR (dB, 95% CI)",
+}
+HIGHER_IS_BETTER = {"mae": False, "rmse": False, "mape": False, "pearson": True, "snr": True}
+
+
+@dataclass
+class Table:
+    title: str
+    header: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        lines = [
+            f"### {self.title}",
+            "",
+            "| " + " | ".join(self.header) + " |",
+            "|" + "|".join("---" for _ in self.header) + "|",
+        ]
+        lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in self.rows]
+        if self.notes:
+            lines += ["", *self.notes]
+        return "\n".join(lines) + "\n"
+
+
+def board_name(entry: dict) -> str:
+    if entry["protocol"] == "intra":
+        return entry["test_set"]
+    return f"{entry['train_set']}-to-{entry['test_set']}"
+
+
+def collect_entries(store, n_boot: int = 1000) -> list[dict]:
+    """Every entry of the database with its pooled metrics, status and the errors of its failed cells."""
+    from benchmark.runner.scoring import score
+
+    grouped: dict[tuple, list[dict]] = defaultdict(list)
+    for cell in store.cells():
+        grouped[
+            (cell["protocol"], cell["train_set"], cell["test_set"], cell["method"], cell["level"])
+        ].append(cell)
+    entries = []
+    for (protocol, train_set, test_set, method, level), cells in sorted(grouped.items()):
+        done = [c for c in cells if c["status"] == "done"]
+        failed = [c for c in cells if c["status"] == "failed"]
+        rows = [p for c in done for p in store.predictions(c["key"])]
+        metrics = score(rows, n_boot=n_boot) if done else {}
+        entries.append(
+            {
+                "protocol": protocol,
+                "train_set": train_set,
+                "test_set": test_set,
+                "method": method,
+                "group": cells[0]["method_group"],
+                "level": level,
+                "seeds": ",".join(str(c["seed"]) for c in done),
+                "n_cells_failed": len(failed),
+                "status": "done" if done and not failed else ("failed" if failed and not done else "partial"),
+                "error": "; ".join(sorted({(c["error"] or "").splitlines()[0] for c in failed})) or None,
+                "protocol_version": cells[0]["protocol_version"],
+                "profile": cells[0]["profile"],
+                **metrics,
+            }
+        )
+    return entries
+
+
+def format_value(entry: dict | None, metric: str) -> str:
+    if entry is None:
+        return "—"
+    if entry["status"] == "failed":
+        return "failed"
+    value = entry.get(metric)
+    if value is None:
+        return f"n/a ({entry.get('n_failed', 0)} failed)"
+    digits = 3 if metric == "pearson" else 2
+    text = f"{value:.{digits}f}"
+    low, high = entry.get(f"{metric}_low"), entry.get(f"{metric}_high")
+    if low is not None and high is not None:
+        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    if entry["status"] == "partial":
+        text += f" ({entry['n_cells_failed']} seed(s) failed)"
+    if entry.get("n_failed"):
+        text += f" ({entry['n_failed']} rec. failed)"
+    return text
+
+
+def _sort_key(entries_of_method: dict, levels: list[str], metric: str):
+    first = next((entries_of_method[lv] for lv in levels if lv in entries_of_method), None)
+    value = None if first is None else first.get(metric)
+    if value is None:
+        return (1, 0.0)
+    return (0, -value if HIGHER_IS_BETTER[metric] else value)
+
+
+def metric_table(entries: list[dict], metric: str, levels: list[str], title: str) -> Table:
+    """One metric of one board: rows = methods (grouped, best first by the first level), columns = levels."""
+    by_method: dict[str, dict[str, dict]] = defaultdict(dict)
+    group_of = {}
+    for e in entries:
+        by_method[e["method"]][e["level"]] = e
+        group_of[e["method"]] = e["group"]
+    table = Table(f"{title}: {METRIC_TITLES[metric]}", ["group", "method", *levels])
+    for group in (*GROUPS, *sorted(set(group_of.values()) - set(GROUPS))):
+        names = sorted(
+            (m for m in by_method if group_of[m] == group),
+            key=lambda m: (_sort_key(by_method[m], levels, metric), m),
+        )
+        for m in names:
+            table.rows.append([group, m, *(format_value(by_method[m].get(lv), metric) for lv in levels)])
+    errors = sorted({f"- {e['method']} @ {e['level']}: {e['error']}" for e in entries if e.get("error")})
+    if errors:
+        table.notes = ["Failed cells:", *errors]
+    return table
+
+
+def boards(entries: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for e in entries:
+        out[board_name(e)].append(e)
+    return dict(out)
+
+
+def ordered_levels(entries: list[dict], preferred: list[str] | None = None) -> list[str]:
+    seen = {e["level"] for e in entries}
+    order = [lv for lv in (preferred or []) if lv in seen]
+    rest = sorted(seen - set(order), key=lambda lv: (lv != "raw", lv))
+    return order + rest
+
+
+ENTRY_COLUMNS = [
+    "protocol",
+    "protocol_version",
+    "profile",
+    "train_set",
+    "test_set",
+    "group",
+    "method",
+    "level",
+    "seeds",
+    "status",
+    "n",
+    "n_failed",
+    "n_cells_failed",
+    "mae",
+    "mae_low",
+    "mae_high",
+    "rmse",
+    "rmse_low",
+    "rmse_high",
+    "mape",
+    "mape_low",
+    "mape_high",
+    "pearson",
+    "pearson_low",
+    "pearson_high",
+    "snr",
+    "snr_low",
+    "snr_high",
+    "mae_windowed",
+    "n_windows",
+    "error",
+]
+
+
+def _csv_value(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def entries_csv(entries: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(ENTRY_COLUMNS)
+    for e in entries:
+        writer.writerow([_csv_value(e.get(c)) for c in ENTRY_COLUMNS])
+    return buf.getvalue()
+
+
+EFFICIENCY_COLUMNS = [
+    ("method", "method"),
+    ("group", "group"),
+    ("device", "device"),
+    ("host", "host"),
+    ("params_trainable", "params (trainable)"),
+    ("params_total", "params (total)"),
+    ("macs_per_frame", "MMAC / frame"),
+    ("macs_per_30s", "GMAC / 30 s"),
+    ("latency_30s_ms", "latency / 30 s (ms)"),
+    ("threads", "threads"),
+    ("peak_memory_mb", "peak memory (MB)"),
+    ("estimated", "estimate?"),
+]
+
+
+def _eff_value(key: str, v) -> str:
+    if v is None:
+        return "—"
+    if key == "macs_per_frame":
+        return f"{v / 1e6:.3f}"
+    if key == "macs_per_30s":
+        return f"{v / 1e9:.3f}"
+    if key in ("latency_30s_ms", "peak_memory_mb"):
+        return f"{v:.1f}"
+    if key == "estimated":
+        return "ESTIMATE (roofline)" if v else "measured"
+    return str(v)
+
+
+def efficiency_table(rows: list[dict]) -> Table:
+    """Params, MACs, latency, memory per method and device; estimated rows are labelled as such."""
+    rows = sorted(
+        rows,
+        key=lambda r: (
+            GROUPS.index(r["group"]) if r["group"] in GROUPS else 9,
+            r["method"],
+            bool(r.get("estimated")),
+            r["device"],
+        ),
+    )
+    table = Table("Efficiency", [title for _, title in EFFICIENCY_COLUMNS])
+    table.rows = [[_eff_value(k, r.get(k)) for k, _ in EFFICIENCY_COLUMNS] for r in rows]
+    notes = sorted({r["note"] for r in rows if r.get("estimated") and r.get("note")})
+    table.notes = [f"Estimates: {n}." for n in notes]
+    table.notes.append(
+        "Latency: 30 s of video (900 frames at 30 fps) at batch 1 in the method's own chunks; "
+        "median after a warm-up. Classic methods include the spatial mean of the face crop."
+    )
+    return table
+
+
+def efficiency_csv(rows: list[dict]) -> str:
+    keys = [k for k, _ in EFFICIENCY_COLUMNS] + ["chunk_frames", "latency_repeats", "note"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(keys)
+    for r in rows:
+        writer.writerow([_csv_value(r.get(k)) for k in keys])
+    return buf.getvalue()

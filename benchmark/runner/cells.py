@@ -1,0 +1,262 @@
+"""Sweep definitions (configs/sweeps/*.yaml) and their expansion into cells.
+
+A cell is (method, train set, test set, compression level, seed). Its key is the hash of its full resolved
+config, so a rerun of the same sweep skips what is done and a changed setting makes a new cell.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import yaml
+
+from benchmark.errors import ConfigError
+
+PROTOCOLS = ("intra", "cross")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How heart rate is read and scored (the same estimator for prediction and ground truth)."""
+
+    band: tuple[float, float] = (0.75, 2.5)
+    estimator: str = "fft"
+    window_s: float = 10.0
+    stride_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A versioned protocol: what to train and test on, at which compression levels, with which methods.
+
+    Attributes:
+        version: protocol version, stored in every result row; bump it when behaviour changes.
+        datasets: dataset name -> adapter options (root, preset...).
+        protocol: intra (subject-disjoint split of each dataset) or cross (train on `train_on`, test on the
+            whole of `test_on`).
+        split: train / val / test fractions of subjects (intra) or train / val (cross), and its seed.
+        compression: levels to test at; `train_level` is the level training sees ("raw", or "same" to train
+            on each tested level).
+        methods: method names, or ["all"].
+        profile: recipe profile (smoke / quick / full) from configs/methods.
+        max_epochs: cap on every recipe's epochs (None: the recipe's own).
+        face: FaceConfig options.
+    """
+
+    name: str = "custom"
+    version: int = 1
+    datasets: dict = field(default_factory=lambda: {"synth": {"preset": "smoke"}})
+    protocol: str = "intra"
+    train_on: tuple[str, ...] = ()
+    test_on: tuple[str, ...] = ()
+    split: dict = field(default_factory=lambda: {"fractions": [0.6, 0.2, 0.2], "seed": 0})
+    compression: tuple[str, ...] = ("raw",)
+    train_level: str = "raw"
+    methods: tuple[str, ...] = ("all",)
+    exclude_methods: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0,)
+    profile: str = "smoke"
+    max_epochs: int | None = None
+    device: str = "cpu"
+    evaluation: Evaluation = field(default_factory=Evaluation)
+    face: dict = field(default_factory=dict)
+    database: str | None = None
+    leaderboard: str | None = None
+
+    def check(self) -> Sweep:
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(
+                f"sweep {self.name!r}: protocol must be one of {PROTOCOLS}, got {self.protocol!r}"
+            )
+        if self.protocol == "cross" and (not self.train_on or not self.test_on):
+            raise ConfigError(f"sweep {self.name!r}: the cross protocol needs train_on and test_on")
+        if not self.compression:
+            raise ConfigError(f"sweep {self.name!r}: no compression level")
+        if self.train_level not in ("raw", "same"):
+            raise ConfigError(
+                f"sweep {self.name!r}: train_level must be raw or same, got {self.train_level!r}"
+            )
+        if not isinstance(self.version, int) or self.version < 1:
+            raise ConfigError(f"sweep {self.name!r}: version must be a positive integer")
+        return self
+
+    def resolved(self) -> dict:
+        return json.loads(json.dumps(asdict(self), default=list))
+
+
+def load_sweep(path: str | Path, **overrides) -> Sweep:
+    """Read a sweep YAML; `overrides` (from CLI flags, None = keep) replace its fields."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"sweep file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"sweep file {path}: invalid YAML ({err})") from None
+    raw.setdefault("name", path.stem)
+    return sweep_from_dict(raw, where=str(path), **overrides)
+
+
+def sweep_from_dict(raw: dict, where: str = "sweep", **overrides) -> Sweep:
+    raw = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
+    known = set(Sweep.__dataclass_fields__)
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
+    if "evaluation" in raw and isinstance(raw["evaluation"], dict):
+        ev = dict(raw["evaluation"])
+        if "band" in ev:
+            ev["band"] = tuple(float(b) for b in ev["band"])
+        raw["evaluation"] = Evaluation(**ev)
+    if isinstance(raw.get("datasets"), list | tuple):
+        raw["datasets"] = {name: {} for name in raw["datasets"]}
+    for key in ("train_on", "test_on", "compression", "methods", "exclude_methods"):
+        if key in raw:
+            raw[key] = tuple(_as_list(raw[key]))
+    if "seeds" in raw:
+        raw["seeds"] = tuple(int(s) for s in _as_list(raw["seeds"]))
+    return Sweep(**raw).check()
+
+
+def _as_list(value) -> list:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
+def config_hash(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One leaderboard entry to compute."""
+
+    method: str
+    group: str
+    trains: bool
+    train_set: str
+    test_set: str
+    level: str
+    seed: int
+    sweep: Sweep
+    recipe: dict = field(default_factory=dict)
+
+    @property
+    def train_level(self) -> str:
+        return self.level if self.sweep.train_level == "same" else "raw"
+
+    def identity(self) -> dict:
+        s = self.sweep
+        return {
+            "method": self.method,
+            "group": self.group,
+            "train_set": self.train_set,
+            "test_set": self.test_set,
+            "level": self.level,
+            "seed": self.seed,
+            "protocol": s.protocol,
+            "protocol_version": s.version,
+            "sweep": s.name,
+            "profile": s.profile,
+        }
+
+    def training_config(self) -> dict:
+        """Everything the trained model depends on (the checkpoint is reused across test sets and levels)."""
+        s = self.sweep
+        datasets = {d: s.datasets.get(d, {}) for d in self.train_set.split("+")}
+        return {
+            "method": self.method,
+            "train_set": self.train_set,
+            "datasets": datasets,
+            "protocol": s.protocol,
+            "protocol_version": s.version,
+            "split": s.split,
+            "train_level": self.train_level,
+            "seed": self.seed,
+            "recipe": self.recipe,
+            "max_epochs": s.max_epochs,
+            "face": s.face,
+        }
+
+    def config(self) -> dict:
+        """The full resolved config of the cell: its key is this dict's hash."""
+        s = self.sweep
+        return {
+            **self.identity(),
+            "training": self.training_config() if self.trains else None,
+            "test_datasets": {d: s.datasets.get(d, {}) for d in self.test_set.split("+")},
+            "split": s.split,
+            "evaluation": asdict(s.evaluation),
+            "face": s.face,
+        }
+
+    @property
+    def key(self) -> str:
+        return config_hash(self.config())
+
+    @property
+    def training_key(self) -> str:
+        return config_hash(self.training_config())
+
+    def label(self) -> str:
+        return f"{self.method} | {self.train_set}->{self.test_set} | {self.level} | seed {self.seed}"
+
+
+def train_test_pairs(sweep: Sweep) -> list[tuple[str, str]]:
+    """(train set, test set) names: each dataset with itself (intra), or every train_on x test_on (cross)."""
+    if sweep.protocol == "intra":
+        return [(d, d) for d in sweep.datasets]
+    missing = [d for d in (*sweep.train_on, *sweep.test_on) if d not in sweep.datasets]
+    if missing:
+        raise ConfigError(f"sweep {sweep.name!r}: train_on/test_on name datasets not listed: {missing}")
+    return [("+".join(sweep.train_on), t) for t in sweep.test_on]
+
+
+def expand(sweep: Sweep, entries: dict, recipes: dict[str, dict]) -> list[Cell]:
+    """All cells, ordered so that each trained model is reused by the cells that follow it.
+
+    `entries` maps method name -> catalogue entry (with .group, .kind); methods that do not train run for the
+    first seed only (they are deterministic, extra seeds would be copies).
+    """
+    cells = []
+    for method, entry in entries.items():
+        trains = entry.kind != "none"
+        seeds = sweep.seeds if trains else sweep.seeds[:1]
+        for seed in seeds:
+            for train_set, test_set in train_test_pairs(sweep):
+                for level in sweep.compression:
+                    cells.append(
+                        Cell(
+                            method,
+                            entry.group,
+                            trains,
+                            train_set,
+                            test_set,
+                            level,
+                            seed,
+                            sweep,
+                            recipes.get(method, {}),
+                        )
+                    )
+    return cells
+
+
+def with_overrides(sweep: Sweep, **overrides) -> Sweep:
+    """The sweep with CLI overrides applied (None = keep)."""
+    return sweep_from_dict(sweep.resolved() | {k: v for k, v in overrides.items() if v is not None})
+
+
+__all__ = [
+    "Cell",
+    "Evaluation",
+    "Sweep",
+    "expand",
+    "load_sweep",
+    "replace",
+    "sweep_from_dict",
+    "with_overrides",
+]

@@ -1,0 +1,107 @@
+"""`python -m benchmark run` (the default command): a sweep from configs/sweeps/*.yaml plus flag overrides."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sweep", help="sweep YAML (default configs/sweeps/<profile>.yaml, profile quick)")
+    parser.add_argument("--methods", help="comma-separated method names (default: the sweep's)")
+    parser.add_argument("--exclude-methods", help="comma-separated methods to leave out")
+    parser.add_argument("--datasets", help="comma-separated dataset names (roots from env vars or the sweep)")
+    parser.add_argument("--compression", help="comma-separated compression levels (`list compression`)")
+    parser.add_argument("--protocol", choices=["intra", "cross"], help="intra-dataset split or cross-dataset")
+    parser.add_argument("--train-on", help="cross protocol: dataset(s) to train on")
+    parser.add_argument("--test-on", help="cross protocol: dataset(s) to test on")
+    parser.add_argument(
+        "--train-level",
+        choices=["raw", "same"],
+        help="train on raw video (default) or on each tested compression level",
+    )
+    parser.add_argument("--profile", choices=["smoke", "quick", "full"], help="training budget profile")
+    parser.add_argument("--max-epochs", type=int, help="cap on every recipe's epochs")
+    parser.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2")
+    parser.add_argument("--device", help="auto | cpu | cuda")
+    parser.add_argument("--db", help="results database (default <results dir>/<sweep name>.sqlite)")
+    parser.add_argument("--leaderboard-dir", help="where the tables go (default: the sweep's)")
+    parser.add_argument("--name", help="sweep name (database and leaderboard folder names)")
+    parser.add_argument(
+        "--wandb", action="store_true", help="log cells and tables to wandb (offline by default)"
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="plain log lines instead of a progress bar"
+    )
+    parser.add_argument("--no-tables", action="store_true", help="do not write the leaderboards at the end")
+    parser.add_argument("--skip-failed", action="store_true", help="do not retry cells that failed before")
+    parser.add_argument(
+        "--profile-efficiency",
+        action="store_true",
+        help="also profile each method's efficiency into the database before the tables",
+    )
+
+
+def sweep_from_args(args: argparse.Namespace):
+    from benchmark.paths import config_dir
+    from benchmark.runner.cells import load_sweep
+
+    path = args.sweep or config_dir() / "sweeps" / f"{args.profile or 'quick'}.yaml"
+    datasets = None
+    if args.datasets:
+        datasets = {d.strip(): {} for d in args.datasets.split(",") if d.strip()}
+    return load_sweep(
+        path,
+        methods=args.methods,
+        exclude_methods=args.exclude_methods,
+        datasets=datasets,
+        compression=args.compression,
+        protocol=args.protocol,
+        train_on=args.train_on,
+        test_on=args.test_on,
+        train_level=args.train_level,
+        profile=args.profile,
+        max_epochs=args.max_epochs,
+        seeds=args.seeds,
+        device=args.device,
+        database=args.db,
+        leaderboard=args.leaderboard_dir,
+        name=args.name,
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    import logging
+    import time
+
+    from benchmark.runner.sweep import db_path_of, run_sweep
+
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    sweep = sweep_from_args(args)
+    start = time.perf_counter()
+    if args.profile_efficiency:
+        from benchmark.profiling.cli import profile_methods
+        from benchmark.runner.store import ResultStore
+        from benchmark.runner.sweep import method_entries
+
+        with ResultStore(db_path_of(sweep)) as store:
+            have = {r["method"] for r in store.efficiency()}
+            profile_methods(
+                [m for m in method_entries(sweep) if m not in have], store, repeats=3, budget_s=5.0
+            )
+    counts = run_sweep(
+        sweep,
+        progress=not args.no_progress,
+        wandb=args.wandb,
+        write_tables=not args.no_tables,
+        retry_failed=not args.skip_failed,
+    )
+    print(
+        f"sweep {sweep.name}: {counts['cells']} cells, {counts['skipped']} skipped (already done), "
+        f"{counts['done']} done, {counts['failed']} failed in {time.perf_counter() - start:.1f} s; "
+        f"database {db_path_of(sweep)}"
+    )
+    for path in counts.get("written", []):
+        if path.endswith(".md"):
+            print(f"  {path}")
+    return 0

@@ -1,0 +1,99 @@
+"""Score one cell: predict a BVP for every test recording at the cell's compression level, read heart rates.
+
+The ground-truth HR comes from the PPG aligned to the frames, through the same estimator, band and windows
+as the prediction. A recording that cannot be read or scored (corrupt video, no face, unusable signal) is
+kept as a failed prediction with its reason; the cell fails only when no recording could be scored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+
+from benchmark.errors import BenchmarkError
+from benchmark.runner.cells import Cell
+from benchmark.runner.store import WHOLE, CellResult, Prediction
+
+log = logging.getLogger(__name__)
+
+
+def heart_rates(bvp: np.ndarray, ppg: np.ndarray, fps: float, ev, integrate: bool) -> list[tuple]:
+    """[(window, start_s, hr_pred, hr_true, snr_db, error)] for the whole recording and each window.
+
+    A window where either side has no in-band peak is kept with NaN (and excluded from the windowed MAE).
+    """
+    from benchmark.evaluation.hr import estimate_hr, snr_db, windowed_hr
+
+    kw = {"band": tuple(ev.band), "estimator": ev.estimator}
+    hr_true = estimate_hr(ppg, fps, **kw)  # a bad ground truth fails the recording: no number without truth
+    try:
+        hr_pred = estimate_hr(bvp, fps, integrate=integrate, **kw)
+    except BenchmarkError as err:
+        return [(WHOLE, 0.0, None, hr_true, None, f"prediction: {type(err).__name__}: {err}")]
+    try:
+        snr = snr_db(bvp, fps, hr_true, integrate=integrate)
+    except BenchmarkError:
+        snr = None
+    rows = [(WHOLE, 0.0, hr_pred, hr_true, snr, None)]
+    if len(bvp) / fps >= ev.window_s:
+        wp = windowed_hr(bvp, fps, ev.window_s, ev.stride_s, integrate=integrate, **kw)
+        wt = windowed_hr(ppg, fps, ev.window_s, ev.stride_s, **kw)
+        for i, (p, t) in enumerate(zip(wp, wt)):
+            rows.append((i, i * ev.stride_s, float(p), float(t), None, None))
+    return rows
+
+
+def predict_recording(cell: Cell, module, recording) -> list[Prediction]:
+    """Preprocess at the cell's level, predict, read heart rates; a BenchmarkError fails the recording."""
+    from benchmark.data.preprocess import preprocess_recording
+
+    from benchmark.evaluation.inference import predict_bvp
+
+    spec = module.input_spec
+    key, subject = recording.key, recording.subject
+    try:
+        pre = preprocess_recording(recording, cell.level, face_config(cell.sweep.face), spec.size)
+        bvp = np.asarray(predict_bvp(module, pre.frames, pre.fps), dtype=np.float64)
+        ppg = np.asarray(pre.ppg, dtype=np.float64)
+        rows = heart_rates(bvp, ppg, float(pre.fps), cell.sweep.evaluation, spec.output == "diff")
+    except BenchmarkError as err:
+        return [Prediction(key, subject, WHOLE, 0.0, None, None, None, f"{type(err).__name__}: {err}")]
+    return [Prediction(key, subject, *row) for row in rows]
+
+
+def face_config(options: dict):
+    from benchmark.data.preprocess import FaceConfig
+
+    return FaceConfig(**options)
+
+
+def evaluate_cell(
+    cell: Cell, module, recordings: list, provenance: dict, on_recording: Callable[[], None] | None = None
+) -> CellResult:
+    """The cell's result: per-recording predictions plus the metrics scored from them."""
+    from benchmark.runner.scoring import score
+
+    predictions: list[Prediction] = []
+    for recording in recordings:
+        predictions += predict_recording(cell, module, recording)
+        if on_recording:
+            on_recording()
+    rows = [p.__dict__ for p in predictions]
+    metrics = score(rows)
+    status, error = "done", None
+    if not metrics.get("n"):
+        status = "failed"
+        reasons = sorted({p.error for p in predictions if p.error and p.window == WHOLE})
+        error = "no recording could be scored: " + "; ".join(reasons) if reasons else "no test recordings"
+    return CellResult(
+        cell.key,
+        status,
+        cell.identity(),
+        metrics,
+        cell.config(),
+        provenance,
+        error=error,
+        predictions=predictions,
+    )

@@ -1,0 +1,205 @@
+"""Run a sweep: train once per (method, train set, seed), then predict and score every cell.
+
+The order of work follows `cells.expand`: all cells of one trained model come together, so the model is
+loaded once and reused across test sets and compression levels. A cell's rows are written in one transaction
+when it finishes; a failing cell is stored as failed with its error and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import socket
+import subprocess
+import time
+import traceback
+from pathlib import Path
+
+from benchmark.paths import PROJECT_ROOT, leaderboard_dir, results_dir
+from benchmark.runner.cells import Cell, Sweep, expand
+from benchmark.runner.evaluate import evaluate_cell
+from benchmark.runner.store import CellResult, ResultStore
+from benchmark.runner.training import Trainer
+
+log = logging.getLogger(__name__)
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout.strip()
+    return out.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def provenance() -> dict:
+    from benchmark.profiling.measure import cpu_model
+
+    return {"git_commit": git_commit(), "host": f"{socket.gethostname()} ({cpu_model()})", "date": now()}
+
+
+def default_db_path() -> Path:
+    return results_dir() / "results.sqlite"
+
+
+def db_path_of(sweep: Sweep) -> Path:
+    return Path(sweep.database) if sweep.database else results_dir() / f"{sweep.name}.sqlite"
+
+
+def leaderboard_dir_of(sweep: Sweep) -> Path:
+    if sweep.leaderboard:
+        path = Path(sweep.leaderboard)
+        return path if path.is_absolute() else leaderboard_dir().parent / path
+    return leaderboard_dir() / sweep.name
+
+
+def method_entries(sweep: Sweep) -> dict:
+    """Catalogue entries of the sweep's methods, in catalogue order, each after the methods it requires."""
+    from benchmark.methods import METHODS
+
+    names = METHODS.names() if "all" in sweep.methods else list(sweep.methods)
+    names = [n for n in names if n not in sweep.exclude_methods]
+    for n in names:
+        METHODS.get(n)  # unknown names fail loudly, listing the known ones
+    return {n: METHODS.get(n) for n in names}
+
+
+def recipes_of(entries: dict, profile: str) -> dict[str, dict]:
+    from benchmark.methods.config import load_recipe
+
+    return {name: load_recipe(name, profile) for name, e in entries.items() if e.kind != "none"}
+
+
+def failed_result(cell: Cell, error: str, prov: dict, seconds: float) -> CellResult:
+    return CellResult(
+        cell.key, "failed", cell.identity(), {}, cell.config(), prov, error=error, seconds=seconds
+    )
+
+
+class Progress:
+    """Cells done / to do and the current cell's recordings (rich), or plain log lines."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.enabled = enabled
+        self.bar = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+            )
+            self.bar.start()
+            self.cells = self.bar.add_task("cells", total=total)
+            self.current = self.bar.add_task("current cell", total=1)
+
+    def start_cell(self, label: str, n_recordings: int) -> None:
+        if self.bar:
+            self.bar.reset(self.current, total=max(n_recordings, 1), description=label[:60])
+        else:
+            log.info("cell %s", label)
+
+    def recording_done(self) -> None:
+        if self.bar:
+            self.bar.advance(self.current)
+
+    def cell_done(self) -> None:
+        if self.bar:
+            self.bar.advance(self.cells)
+
+    def stop(self) -> None:
+        if self.bar:
+            self.bar.stop()
+
+
+def run_sweep(
+    sweep: Sweep,
+    *,
+    db: str | Path | None = None,
+    progress: bool = True,
+    wandb: bool = False,
+    write_tables: bool = True,
+    retry_failed: bool = True,
+    work_dir: str | Path | None = None,
+) -> dict:
+    """Run every cell of `sweep` not already done in the database; returns counts and the paths written."""
+    from benchmark.runner.datasets import DatasetCache
+
+    entries = method_entries(sweep)
+    cells = expand(sweep, entries, recipes_of(entries, sweep.profile))
+    db = Path(db) if db else db_path_of(sweep)
+    work = Path(work_dir) if work_dir else results_dir() / sweep.name
+    store = ResultStore(db)
+    todo = [
+        c for c in cells if store.status(c.key) != "done" and (retry_failed or store.status(c.key) is None)
+    ]
+    log.info(
+        "sweep %s: %d cells, %d already done, %d to run (database %s)",
+        sweep.name,
+        len(cells),
+        len(cells) - len(todo),
+        len(todo),
+        db,
+    )
+    sink = None
+    if wandb:
+        from benchmark.runner.wandb_log import WandbSink
+
+        sink = WandbSink(sweep, work)
+    data = DatasetCache(sweep)
+    trainer = Trainer(sweep, store, data, work, loggers=sink.lightning_loggers if sink else None)
+    bar = Progress(len(todo), progress)
+    counts = {"cells": len(cells), "skipped": len(cells) - len(todo), "done": 0, "failed": 0}
+    try:
+        for cell in todo:
+            t0 = time.perf_counter()
+            prov = provenance()
+            try:
+                test = data.test_recordings(cell)
+                bar.start_cell(cell.label(), len(test))
+                module = trainer.module_for(cell)
+                result = evaluate_cell(cell, module, test, prov, on_recording=bar.recording_done)
+            except Exception as err:  # noqa: BLE001 - a failing cell is recorded, never stops the sweep
+                log.debug("cell %s failed:\n%s", cell.label(), traceback.format_exc())
+                result = failed_result(cell, f"{type(err).__name__}: {err}", prov, 0.0)
+            result.seconds = time.perf_counter() - t0
+            store.write_cell(result)
+            counts[result.status] += 1
+            if result.status == "failed":
+                log.warning("cell %s failed: %s", cell.label(), result.error)
+            if sink:
+                sink.log_cell(cell, result)
+            bar.cell_done()
+    finally:
+        bar.stop()
+    if write_tables:
+        from benchmark.leaderboard.cli import write_leaderboards
+
+        counts["written"] = [
+            str(p)
+            for p in write_leaderboards(store, leaderboard_dir_of(sweep), levels=list(sweep.compression))
+        ]
+        if sink:
+            sink.log_tables(leaderboard_dir_of(sweep))
+    if sink:
+        sink.finish()
+    store.close()
+    return counts

@@ -1,0 +1,172 @@
+"""Trained models of a sweep: one fit per (method, train set, seed, training level), reused by every cell.
+
+Best checkpoints are recorded in the database under the training config's hash, so a rerun (or another sweep
+with the same training config) loads them instead of training again. A method that requires others (the KD
+student needs the trained teacher) gets their checkpoints as `dependencies`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from benchmark.runner.cells import Cell, config_hash
+
+log = logging.getLogger(__name__)
+
+
+class Trainer:
+    def __init__(self, sweep, store, data, work_dir: Path, loggers=None):
+        self.sweep = sweep
+        self.store = store
+        self.data = data
+        self.work_dir = Path(work_dir)
+        self.loggers = loggers  # callable(cell, run_name) -> list of extra Lightning loggers, or None
+        self._failures: dict[str, str] = {}
+        self._cached: tuple[str, object] | None = None
+
+    # ------------------------------------------------------------------------------------------ modules
+    def module_for(self, cell: Cell):
+        """The model to predict with: the untrained module (classic) or the trained one, loaded once."""
+        key = cell.training_key if cell.trains else f"untrained:{cell.method}"
+        if self._cached and self._cached[0] == key:
+            return self._cached[1]
+        self._cached = None
+        if cell.trains:
+            from benchmark.methods.training import load_trained
+
+            checkpoint = self.checkpoint(cell)
+            module = load_trained(cell.method, checkpoint, **self.factory_kwargs(cell))
+        else:
+            from benchmark.methods import create_method
+
+            module = create_method(cell.method)
+        module = module.to(self.device()).eval()
+        self._cached = (key, module)
+        return module
+
+    def device(self) -> str:
+        import torch
+
+        if self.sweep.device == "auto":
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.sweep.device
+
+    def factory_kwargs(self, cell: Cell) -> dict:
+        """Keyword arguments of the method's factory: recipe overrides, dependencies, training subjects."""
+        from benchmark.methods import METHODS
+        from benchmark.methods.config import factory_overrides
+
+        kwargs = dict(factory_overrides(cell.recipe))
+        requires = METHODS.get(cell.method).requires
+        if requires:
+            kwargs["dependencies"] = {
+                dep: str(self.checkpoint(self.dependency_cell(cell, dep))) for dep in requires
+            }
+        if needs_subjects(cell.recipe):
+            train, _ = self.data.train_val(cell)
+            kwargs["num_subjects"] = len({r.subject for r in train})
+        return kwargs
+
+    def dependency_cell(self, cell: Cell, method: str) -> Cell:
+        from benchmark.methods import METHODS
+        from benchmark.methods.config import load_recipe
+
+        entry = METHODS.get(method)
+        return Cell(
+            method,
+            entry.group,
+            True,
+            cell.train_set,
+            cell.test_set,
+            cell.level,
+            cell.seed,
+            cell.sweep,
+            load_recipe(method, cell.sweep.profile),
+        )
+
+    # -------------------------------------------------------------------------------------- training
+    def checkpoint(self, cell: Cell) -> Path:
+        """The best checkpoint of the cell's training config: from the database, or trained now."""
+        key = cell.training_key
+        if key in self._failures:
+            raise TrainingFailed(
+                f"training of {cell.method} on {cell.train_set} failed: {self._failures[key]}"
+            )
+        known = self.store.checkpoint(key)
+        if known and Path(known).is_file():
+            return Path(known)
+        try:
+            path = self.train(cell)
+        except Exception as err:
+            self._failures[key] = f"{type(err).__name__}: {err}"
+            raise
+        from benchmark.runner.sweep import now
+
+        self.store.put_checkpoint(key, cell.method, str(path), now())
+        return path
+
+    def train(self, cell: Cell) -> Path:
+        from benchmark.data.datamodule import RPPGDataModule
+
+        from benchmark.methods import create_method
+        from benchmark.methods.training import fit_method
+        from benchmark.runner.evaluate import face_config
+
+        recipe = cell.recipe
+        train, val = self.data.train_val(cell)
+        kwargs = self.factory_kwargs(cell)
+        module = create_method(cell.method, **kwargs)
+        datamodule = RPPGDataModule(
+            train,
+            val,
+            [],
+            module.input_spec,
+            level=cell.train_level,
+            face=face_config(self.sweep.face),
+            batch_size=int(recipe.get("batch_size", 4)),
+            seed=cell.seed,
+        )
+        epochs = int(recipe.get("epochs", 1))
+        if self.sweep.max_epochs is not None:
+            epochs = min(epochs, int(self.sweep.max_epochs))
+        out_dir = self.work_dir / "train" / cell.method / cell.training_key
+        loggers = self.loggers(cell, f"{cell.method}-{cell.training_key}") if self.loggers else []
+        log.info(
+            "training %s on %s (seed %d, %d epochs, level %s)",
+            cell.method,
+            cell.train_set,
+            cell.seed,
+            epochs,
+            cell.train_level,
+        )
+        path = fit_method(
+            module,
+            datamodule,
+            max_epochs=epochs,
+            seed=cell.seed,
+            out_dir=out_dir,
+            patience=int(recipe.get("patience", 5)),
+            accelerator=_accelerator(self.device()),
+            loggers=loggers,
+            limit_train_batches=recipe.get("limit_train_batches"),
+            limit_val_batches=recipe.get("limit_val_batches"),
+        )
+        if path is None or not Path(path).is_file():
+            raise TrainingFailed(f"training of {cell.method} saved no checkpoint (no validation loss?)")
+        return Path(path)
+
+
+class TrainingFailed(RuntimeError):
+    """A model could not be trained; every cell that needs it fails with this reason."""
+
+
+def needs_subjects(recipe: dict) -> bool:
+    return "talos" in str(recipe.get("loss", "")).lower()
+
+
+def _accelerator(device: str) -> str:
+    return "gpu" if device.startswith("cuda") else "cpu"
+
+
+__all__ = ["Trainer", "TrainingFailed", "config_hash"]
