@@ -1,0 +1,122 @@
+"""The one predict path: cached face crops of a recording -> the method's BVP over every frame.
+
+Used by `predict`, the sweep runner and the profiler alike, so a method is evaluated the same way
+everywhere: resize to the method's frame size, normalise per chunk exactly as in training, cut into chunks
+of T frames (the last one aligned to the recording's end), run without gradients, stitch back to [N], and
+integrate difference-signal outputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from benchmark.data.transforms import normalize_frames
+from benchmark.errors import DataError, SignalError
+from benchmark.evaluation.hr import estimate_hr
+
+CV_MAX_CHANNELS = 510  # cv2.resize handles at most 512 channels: frames are resized 170 at a time
+
+
+def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
+    """[N, S, S, 3] -> [N, size, size, 3] with INTER_AREA, many frames per cv2 call (stacked as channels)."""
+    n, h, w, c = frames.shape
+    if (h, w) == (size, size):
+        return frames
+    per_call = max(1, CV_MAX_CHANNELS // c)
+    out = np.empty((n, size, size, c), dtype=frames.dtype)
+    for start in range(0, n, per_call):
+        block = frames[start : start + per_call]
+        stacked = np.ascontiguousarray(block.transpose(1, 2, 0, 3).reshape(h, w, -1))
+        resized = cv2.resize(stacked, (size, size), interpolation=cv2.INTER_AREA).reshape(size, size, -1, c)
+        out[start : start + per_call] = resized.transpose(2, 0, 1, 3)
+    return out
+
+
+def chunk_starts(n_frames: int, chunk: int) -> np.ndarray:
+    """Starts of non-overlapping chunks covering [0, n): the last chunk ends at n (it may overlap the one
+    before, whose frames then keep the earlier prediction)."""
+    starts = np.arange(0, n_frames - chunk + 1, chunk)
+    if starts[-1] + chunk < n_frames:
+        starts = np.append(starts, n_frames - chunk)
+    return starts
+
+
+def _module_device(module: torch.nn.Module) -> torch.device:
+    param = next(module.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+def predict_bvp(
+    module,
+    frames: np.ndarray,
+    fps: float,
+    *,
+    batch_size: int = 4,
+    source: str | Path | None = None,
+) -> np.ndarray:
+    """BVP [N] (float64) of one recording from its uint8 face crops [N, S, S, 3].
+
+    Args:
+        module: a MethodModule (anything with `input_spec`, `net` and a forward over the batch contract).
+        frames: uint8 face crops of the whole recording.
+        fps: frame rate; given to networks that need it (classic methods' `fps` attribute).
+        batch_size: chunks per forward pass.
+        source: the recording, named in errors.
+
+    Raises:
+        DataError: frames of the wrong shape, or a recording shorter than one chunk of the method.
+    """
+    spec = module.input_spec
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
+        raise DataError(source, f"expected face crops [N, S, S, 3], got shape {frames.shape}")
+    n = frames.shape[0]
+    chunk = n if spec.frames is None else int(spec.frames)
+    name = getattr(module, "method_name", "") or type(module).__name__
+    if n < chunk:
+        raise DataError(
+            source, f"recording has {n} frames, fewer than the {chunk} per chunk that {name} needs"
+        )
+    if hasattr(module.net, "fps"):
+        module.net.fps = float(fps)
+    if spec.inputs != "rgb_mean":
+        frames = resize_frames(frames, spec.size)
+
+    starts = chunk_starts(n, chunk)
+    device = _module_device(module)
+    bvp = np.zeros(n, dtype=np.float64)
+    covered = 0  # frames [0, covered) already predicted: the end-aligned last chunk keeps only new frames
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.inference_mode():
+            for first in range(0, len(starts), batch_size):
+                batch_starts = starts[first : first + batch_size]
+                x = np.stack([_network_input(frames[s : s + chunk], spec.inputs) for s in batch_starts])
+                out = module(torch.from_numpy(x).to(device)).detach().to("cpu", torch.float64).numpy()
+                if out.shape != (len(batch_starts), chunk):
+                    raise DataError(source, f"{name} returned shape {out.shape}, expected [B, {chunk}]")
+                for s, row in zip(batch_starts, out):
+                    bvp[covered : s + chunk] = row[covered - s :]
+                    covered = s + chunk
+    finally:
+        module.train(was_training)
+    return np.cumsum(bvp) if spec.output == "diff" else bvp
+
+
+def _network_input(frames: np.ndarray, inputs: str) -> np.ndarray:
+    """One chunk, normalised as in training, in the batch layout: [3, T] (rgb_mean) or [C, T, H, W]."""
+    x = normalize_frames(frames, inputs)
+    return np.ascontiguousarray(x.T if inputs == "rgb_mean" else x.transpose(3, 0, 1, 2), dtype=np.float32)
+
+
+def hr_from_bvp(bvp: np.ndarray, fps: float, **kwargs) -> tuple[float, str | None]:
+    """(heart rate, None), or (NaN, why) when no heart rate can be read: failures are recorded, not raised."""
+    try:
+        return estimate_hr(bvp, fps, **kwargs), None
+    except SignalError as err:
+        return float("nan"), str(err)

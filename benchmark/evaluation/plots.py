@@ -1,0 +1,97 @@
+"""PNG plots: Bland-Altman and predicted-vs-true HR across recordings; one recording's BVP and spectrum.
+
+Matplotlib's Agg backend (no display needed); every function writes one file and returns its path.
+Failed recordings (NaN) are left out of the points and counted in the title.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmark.evaluation.hr import DEFAULT_BAND, fine_nfft  # noqa: E402
+
+
+def _finite_pairs(pred, true) -> tuple[np.ndarray, np.ndarray, int]:
+    pred, true = np.asarray(pred, float), np.asarray(true, float)
+    ok = np.isfinite(pred) & np.isfinite(true)
+    return pred[ok], true[ok], int((~ok).sum())
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def bland_altman(pred, true, path: str | Path, title: str = "") -> Path:
+    """Difference (pred - true) against the mean of the two, with the bias and 95% limits of agreement."""
+    p, t, n_failed = _finite_pairs(pred, true)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    mean, diff = (p + t) / 2.0, p - t
+    ax.scatter(mean, diff, s=14, alpha=0.8)
+    if diff.size:
+        bias, sd = float(np.mean(diff)), float(np.std(diff, ddof=1)) if diff.size > 1 else 0.0
+        ax.axhline(bias, color="k", lw=1, label=f"bias {bias:+.2f} bpm")
+        for sign in (-1, 1):
+            ax.axhline(bias + sign * 1.96 * sd, color="k", ls="--", lw=0.8)
+        ax.legend(loc="best", fontsize=8, title=f"LoA +-{1.96 * sd:.2f}")
+    ax.set_xlabel("mean of predicted and true HR (bpm)")
+    ax.set_ylabel("predicted - true (bpm)")
+    ax.set_title(_title(title, p.size, n_failed))
+    return _save(fig, path)
+
+
+def scatter(pred, true, path: str | Path, title: str = "") -> Path:
+    """Predicted against true HR with the identity line."""
+    p, t, n_failed = _finite_pairs(pred, true)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(t, p, s=14, alpha=0.8)
+    both = np.concatenate([p, t]) if p.size else np.array([40.0, 160.0])
+    lo, hi = float(both.min()) - 5, float(both.max()) + 5
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel("true HR (bpm)")
+    ax.set_ylabel("predicted HR (bpm)")
+    ax.set_title(_title(title, p.size, n_failed))
+    return _save(fig, path)
+
+
+def _title(title: str, n: int, n_failed: int) -> str:
+    counts = f"n={n}" + (f", {n_failed} failed" if n_failed else "")
+    return f"{title} ({counts})" if title else counts
+
+
+def bvp_and_spectrum(
+    bvp, fps: float, path: str | Path, hr_bpm: float | None = None, band=DEFAULT_BAND, title: str = ""
+) -> Path:
+    """The BVP over time and its power spectrum in bpm, the estimated heart rate marked."""
+    x = np.asarray(bvp, float)
+    t = np.arange(x.size) / fps
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5))
+    ax1.plot(t, x, lw=0.8)
+    ax1.set_xlabel("time (s)")
+    ax1.set_ylabel("BVP (a.u.)")
+    ax1.set_title(title)
+    centred = np.nan_to_num(x - np.nanmean(x)) if x.size else x
+    nfft = fine_nfft(max(centred.size, 1), fps)
+    freqs = np.fft.rfftfreq(nfft, 1.0 / fps) * 60.0
+    power = np.abs(np.fft.rfft(centred * np.hanning(centred.size), n=nfft)) ** 2
+    view = (freqs >= 30) & (freqs <= 240)
+    ax2.plot(freqs[view], power[view], lw=0.8)
+    ax2.axvspan(band[0] * 60, band[1] * 60, color="0.9", zorder=0)
+    if hr_bpm is not None and np.isfinite(hr_bpm):
+        ax2.axvline(hr_bpm, color="r", ls="--", lw=1, label=f"HR {hr_bpm:.1f} bpm")
+        ax2.legend(loc="upper right", fontsize=8)
+    ax2.set_xlabel("frequency (bpm)")
+    ax2.set_ylabel("power")
+    fig.tight_layout()
+    return _save(fig, path)
