@@ -4,10 +4,12 @@
 CPU, mixed precision on CUDA) and fits a MethodModule. Methods that do not train (kind "none") are skipped.
 
 Extension point for staged training: a module that defines `custom_fit(datamodule, make_trainer)` is handed
-the datamodule and a `make_trainer(**overrides)` function that builds a Trainer configured exactly like the
-default one (overrides go to `pl.Trainer`, e.g. `max_epochs`, or `callbacks=[...]` to replace them). It
+the datamodule and a `make_trainer(stage=None, **overrides)` function that builds a Trainer configured
+exactly like the default one. `stage="name"` puts that Trainer's checkpoints and logs under out_dir/name;
+other overrides go to `pl.Trainer` (e.g. `max_epochs`, or `callbacks=[...]` to replace them). The module
 runs its stages with as many Trainers as it needs (STVEN: enhancer, then joint) and returns the checkpoint
-path to use for testing (or None). `fit_method` returns what `custom_fit` returns.
+path to test with (or None); `fit_method` returns what `custom_fit` returns. `best_checkpoint(trainer)`
+gives a stage's best checkpoint.
 
 `load_trained(name, checkpoint, **overrides)` recreates a method by registry name and loads the checkpoint's
 state_dict with `weights_only=True`.
@@ -45,18 +47,20 @@ def trainer_factory(
     out_dir = Path(out_dir)
     cuda = _uses_cuda(accelerator)
 
-    def make_trainer(**overrides) -> pl.Trainer:
+    def make_trainer(stage: str | None = None, **overrides) -> pl.Trainer:
+        root = out_dir if stage is None else out_dir / stage
         checkpoint = ModelCheckpoint(
-            dirpath=out_dir / "checkpoints", filename="best", monitor="val_loss", mode="min", save_top_k=1
+            dirpath=root / "checkpoints", filename="best", monitor="val_loss", mode="min", save_top_k=1
         )
         early = EarlyStopping(monitor="val_loss", mode="min", patience=patience)
         kwargs = dict(
             max_epochs=max_epochs,
             accelerator=accelerator,
             devices=1,
-            default_root_dir=str(out_dir),
+            default_root_dir=str(root),
             callbacks=[checkpoint, early],
-            logger=[CSVLogger(str(out_dir), name="logs"), *loggers],
+            logger=[CSVLogger(str(root), name="logs"), *loggers],
+            log_every_n_steps=10,
             deterministic=not cuda,
             precision="16-mixed" if cuda else "32",
             enable_progress_bar=enable_progress_bar,
@@ -95,7 +99,9 @@ def fit_method(
 ) -> Path | None:
     """Fit `module` on `datamodule` and return the best checkpoint (None for methods that do not train).
 
-    Same seed -> same weights on CPU (seed_everything with workers, deterministic algorithms).
+    Same seed -> same weights on CPU (seed_everything with workers, deterministic algorithms). The initial
+    weights are drawn when the method is created: seed (e.g. `pl.seed_everything(seed)`) before
+    `create_method` too, as the runner does.
     """
     if getattr(module, "kind", "supervised") == "none":
         return None
