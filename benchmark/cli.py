@@ -17,6 +17,7 @@ from benchmark.errors import BenchmarkError
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("benchmark.runner.cli", "sweep datasets x compression levels x methods (the default command)"),
     "list": ("benchmark.list_cli", "list registered methods, datasets and compression levels"),
+    "data": ("benchmark.data.datasets.cli", "check a dataset's layout: one line per recording it finds"),
     "synth": ("benchmark.data.synth.cli", "generate SynthPulse recordings"),
     "predict": ("benchmark.evaluation.predict_cli", "heart rate from your own video"),
     "profile": ("benchmark.profiling.cli", "parameters, MACs, latency and memory of each method"),

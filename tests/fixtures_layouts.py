@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import av
@@ -65,3 +66,124 @@ def truncate(path: Path, fraction: float = 0.5) -> Path:
 def sine_ppg(times: np.ndarray, hr_bpm: float = 72.0) -> np.ndarray:
     """A clean pulse-like wave at hr_bpm sampled at `times` (seconds)."""
     return np.sin(2 * np.pi * hr_bpm / 60.0 * np.asarray(times, dtype=np.float64))
+
+
+# ------------------------------------------------------------------ dataset layouts (tiny, real formats)
+HR_BPM = 72.0
+
+
+def make_ubfc_rppg(root: Path, subjects=(1, 3), n_frames: int = 30, fps: int = 30) -> Path:
+    """UBFC-rPPG DATASET_2: subjectN/vid.avi + ground_truth.txt (PPG, HR, time lines), a sample per frame."""
+    for number in subjects:
+        folder = root / f"subject{number}"
+        write_video(folder / "vid.avi", make_frames(n_frames, seed=number), "libx264", fps)
+        times = np.arange(n_frames) / fps
+        lines = [sine_ppg(times), np.full(n_frames, HR_BPM), times]
+        text = "\n".join("  ".join(f"{v:.10e}" for v in line) for line in lines)
+        (folder / "ground_truth.txt").write_text(text + "\n")
+    return root
+
+
+def make_pure(
+    root: Path, names=("01-01", "02-04"), n_frames: int = 20, t0_ns: int = 1_392_643_993_642_815_000
+):
+    """PURE: NN-MM/NN-MM/Image<ns>.png + NN-MM/NN-MM.json with /FullPackage (60 Hz) and /Image timestamps."""
+    for i, name in enumerate(names):
+        folder = root / name
+        frame_ns = [t0_ns + k * 33_333_333 + (k % 3) * 1_000_000 for k in range(n_frames)]  # jittered ~30 fps
+        write_png_folder(folder / name, make_frames(n_frames, seed=i), [f"Image{ns}.png" for ns in frame_ns])
+        ppg_ns = np.arange(t0_ns - 5_000_000, frame_ns[-1] + 50_000_000, 16_666_667)  # ~60 Hz, covers all
+        waveform = np.round(100 + 50 * sine_ppg((ppg_ns - t0_ns) / 1e9)).astype(int)
+        doc = {
+            "/FullPackage": [
+                {"Timestamp": int(ns), "Value": {"waveform": int(w), "pulseRate": 72, "o2saturation": 98}}
+                for ns, w in zip(ppg_ns, waveform)
+            ],
+            "/Image": [{"Timestamp": ns} for ns in frame_ns],
+        }
+        (folder / f"{name}.json").write_text(json.dumps(doc))
+    return root
+
+
+def make_ubfc_phys(root: Path, subjects=(1, 2), tasks=("T1", "T3"), n_frames: int = 35, fps: int = 35):
+    """UBFC-Phys: sN/vid_sN_Tk.avi (35 fps) + sN/bvp_sN_Tk.csv (one value per line, 64 Hz)."""
+    for number in subjects:
+        for task in tasks:
+            folder = root / f"s{number}"
+            write_video(
+                folder / f"vid_s{number}_{task}.avi", make_frames(n_frames, seed=number), "mpeg4", fps
+            )
+            bvp = sine_ppg(np.arange(int(64 * n_frames / fps) + 4) / 64.0)
+            (folder / f"bvp_s{number}_{task}.csv").write_text("\n".join(f"{v:.6f}" for v in bvp) + "\n")
+    return root
+
+
+def make_mmpd(root: Path, files=((1, 0), (1, 1), (2, 0)), n_frames: int = 12, size: int = 16) -> Path:
+    """MMPD: subjectN/pN_k.mat with video [T,H,W,3] float in [0,1], GT_ppg per frame and the tag fields."""
+    from scipy.io import savemat
+
+    for number, k in files:
+        frames = make_frames(n_frames, size, size, seed=10 * number + k)
+        (root / f"subject{number}").mkdir(parents=True, exist_ok=True)
+        savemat(
+            root / f"subject{number}" / f"p{number}_{k}.mat",
+            {
+                "video": frames.astype(np.float64) / 255.0,
+                "GT_ppg": sine_ppg(np.arange(n_frames) / 30.0),
+                "light": "LED-low" if k == 0 else "Incandescent",
+                "motion": "Stationary",
+                "exercise": "False",
+                "skin_color": 3,
+                "gender": "male",
+                "glasser": "False",
+                "hair_cover": "False",
+                "makeup": "False",
+            },
+        )
+    return root
+
+
+def make_rlap(
+    root: Path, sessions=("p001/v01", "p002/v03"), n_frames: int = 30, t0: float = 1_685_590_249.95
+):
+    """RLAP / PhysRecorder: video_ZIP_H264.avi + BVP.csv (UNIX s, irregular) + frames_timestamp.csv."""
+    for i, session in enumerate(sessions):
+        folder = root / session
+        write_video(folder / "video_ZIP_H264.avi", make_frames(n_frames, seed=i), "libx264", 30)
+        write_rlap_csvs(folder, n_frames, t0)
+    return root
+
+
+def write_rlap_csvs(folder: Path, n_frames: int, t0: float, bvp_end_s: float | None = None) -> None:
+    rng = np.random.default_rng(7)
+    frame_unix = t0 + np.cumsum(np.r_[0.0, rng.uniform(0.030, 0.037, n_frames - 1)])
+    end = frame_unix[-1] + 0.05 if bvp_end_s is None else t0 + bvp_end_s
+    bvp_unix = t0 + 0.01 + np.cumsum(np.r_[0.0, rng.uniform(0.03, 0.09, 400)])
+    bvp_unix = bvp_unix[bvp_unix <= end]
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = "\n".join(f"{k},{t:.6f}" for k, t in enumerate(frame_unix))
+    (folder / "frames_timestamp.csv").write_text(f"frame,timestamp\n{frames}\n")
+    bvp = np.round(40 + 15 * sine_ppg(bvp_unix - t0)).astype(int)
+    rows = "\n".join(f"{t:.6f},{v}" for t, v in zip(bvp_unix, bvp))
+    (folder / "BVP.csv").write_text(f"timestamp,bvp\n{rows}\n")
+
+
+def make_manifest(root: Path, n_frames: int = 24, fps: int = 25) -> Path:
+    """A manifest with a timed ground truth (time_s,ppg), a per-frame one (ppg), and a PNG-folder video."""
+    write_video(root / "videos" / "a.mkv", make_frames(n_frames, seed=1), "ffv1", fps)
+    write_video(root / "videos" / "b.mp4", make_frames(n_frames, seed=2), "libx264", fps)
+    write_png_folder(root / "videos" / "c_frames", make_frames(n_frames, seed=3))
+    times = np.arange(0, n_frames / fps + 0.1, 0.01)
+    lines = "\n".join(f"{t:.4f},{v:.6f}" for t, v in zip(times, sine_ppg(times)))
+    (root / "gt").mkdir(parents=True, exist_ok=True)
+    (root / "gt" / "a.csv").write_text(f"time_s,ppg\n{lines}\n")
+    per_frame = "\n".join(f"{v:.6f}" for v in sine_ppg(np.arange(n_frames) / fps))
+    (root / "gt" / "b.csv").write_text(f"ppg\n{per_frame}\n")
+    (root / "gt" / "c.csv").write_text(f"ppg\n{per_frame}\n")
+    (root / "manifest.csv").write_text(
+        "subject,video,ground_truth,id,fps,lighting\n"
+        "alice,videos/a.mkv,gt/a.csv,alice_1,,daylight\n"
+        "alice,videos/b.mp4,gt/b.csv,alice_2,,lamp\n"
+        f"bob,videos/c_frames,gt/c.csv,,{fps},daylight\n"
+    )
+    return root / "manifest.csv"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -168,3 +170,31 @@ def test_corrupt_png_frame_is_named(tmp_path):
     with pytest.raises(DataError, match="unreadable or corrupt") as info:
         reader.read()
     assert info.value.path == paths[2]
+
+
+def test_tiny_frames_decord_cannot_batch_fall_back(tmp_path):
+    # decord 0.6 opens a 16x16 FFV1 file but fails to copy its frames out; the reader must still work.
+    frames = make_frames(6, height=16, width=16)
+    reader = open_video(write_video(tmp_path / "tiny.mkv", frames, "ffv1"))
+    assert reader.num_frames == 6
+    np.testing.assert_array_equal(reader.read(), frames)
+
+
+def test_png_frames_still_read_after_decord_is_loaded(tmp_path):
+    # decord's bundled zlib breaks cv2's PNG decoding when decord is imported first; a fresh process shows it.
+    frames = make_frames(3)
+    write_video(tmp_path / "v.mkv", frames, "ffv1")
+    write_png_folder(tmp_path / "png", frames)
+    code = (
+        "import sys; import numpy as np; from benchmark.data.video import open_video\n"
+        "assert open_video(sys.argv[1]).backend == 'decord'\n"
+        "assert open_video(sys.argv[2]).read().shape == (3, 48, 64, 3)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "v.mkv"), str(tmp_path / "png")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "libpng error" not in result.stderr

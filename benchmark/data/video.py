@@ -131,20 +131,30 @@ def _check_count(path: Path, readable: int, declared: int | None) -> None:
         )
 
 
+def import_decord():
+    """decord, imported after cv2: decord bundles an old zlib that, when loaded first, breaks OpenCV's PNG
+    reading for the whole process ("libpng error: bad parameters to zlib"). Import decord through here."""
+    import cv2  # noqa: F401 - load order matters, see above
+    import decord
+
+    return decord
+
+
 class DecordReader(VideoReader):
     """Video files through decord (fast, frame-accurate random access)."""
 
     backend = "decord"
 
     def __init__(self, path: Path, fps: float | None = None):
-        import decord
-
+        decord = import_decord()
         self.path = path
         try:
             self._vr = decord.VideoReader(str(path), ctx=decord.cpu(0))
             self.num_frames = len(self._vr)
             self.fps = float(self._vr.get_avg_fps())
-            first_shape = self._vr[0].shape if self.num_frames else (0, 0, 3)
+            # get_batch, not vr[0]: decord's batch copy fails on some frame sizes (e.g. 16 px wide) that
+            # its single-frame path reads; trying it here hands such files to the next backend.
+            first_shape = self._vr.get_batch([0]).shape[1:] if self.num_frames else (0, 0, 3)
         except Exception as err:  # noqa: BLE001 - decord raises RuntimeError / DECORDError / TVMError alike
             raise BackendCannotOpen(f"decord: {_short(err)}") from None
         _check_count(path, self.num_frames, _declared_frames(path))
