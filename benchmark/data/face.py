@@ -1,0 +1,206 @@
+"""Face stage: detect every k frames, smooth the box, enlarge it to a square, crop and resize to S x S uint8.
+
+Loud about failure: frames far from any detection are marked `face_missing`, and a recording with no face
+at all raises NoFaceError naming it. The full frame is never used in place of a face.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.errors import ConfigError, NoFaceError
+from benchmark.registry import Registry
+
+log = logging.getLogger(__name__)
+
+# A detector maps one RGB uint8 frame [H, W, 3] to face boxes [k, 4] as (x, y, w, h) pixels.
+Detector = Callable[[np.ndarray], np.ndarray]
+FACE_DETECTORS: Registry[Callable[[FaceConfig], Detector]] = Registry("face detector")
+
+
+@dataclass(frozen=True)
+class FaceConfig:
+    """How faces are found and cropped (every field is part of the preprocessed cache key).
+
+    Attributes:
+        detector: name in FACE_DETECTORS.
+        detect_every: frames between detections while a face is held.
+        retry_every: frames between detections while no face is held (after a miss, at the start).
+        scale: the detected box's side is enlarged by this factor (square, centred).
+        smoothing: weight of the previous box when a new detection arrives (0 = jump to each detection).
+        max_gap_s: a box is reused this long after its last successful detection (and this long before a
+            detection that ends a gap); frames further away are marked face_missing.
+        min_size: smallest face side as a fraction of the frame's shorter side.
+        detect_height: frames taller than this are downscaled for detection only (speed; crops use the
+            full frame).
+    """
+
+    detector: str = "haar"
+    detect_every: int = 30
+    retry_every: int = 5
+    scale: float = 1.5
+    smoothing: float = 0.5
+    max_gap_s: float = 2.0
+    min_size: float = 0.15
+    detect_height: int = 240
+
+    def __post_init__(self) -> None:
+        if self.detect_every < 1 or self.retry_every < 1 or self.detect_height < 24:
+            raise ConfigError(f"face detection periods must be >= 1 frame: {self}")
+        if self.scale <= 0 or not 0 <= self.smoothing < 1 or self.max_gap_s < 0 or not 0 < self.min_size < 1:
+            raise ConfigError(f"invalid face config {self}")
+
+    def key(self) -> str:
+        """Stable hash of the config, for cache keys."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@FACE_DETECTORS.register("haar")
+def haar_detector(config: FaceConfig) -> Detector:
+    """OpenCV's frontal-face Haar cascade (shipped by opencv-contrib-python; works offline)."""
+    import cv2
+
+    path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+    cascade = cv2.CascadeClassifier(str(path))
+    if cascade.empty():
+        raise ConfigError(f"cannot load the Haar cascade {path} (install opencv-contrib-python 4.x)")
+
+    def detect(frame: np.ndarray) -> np.ndarray:
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        factor = min(1.0, config.detect_height / gray.shape[0])
+        if factor < 1.0:
+            gray = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        side = max(int(config.min_size * min(gray.shape)), 20)
+        faces = cascade.detectMultiScale(gray, scaleFactor=1.2, minNeighbors=5, minSize=(side, side))
+        return np.asarray(faces, dtype=np.float64).reshape(-1, 4) / factor
+
+    return detect
+
+
+def square_box(face: np.ndarray, scale: float) -> np.ndarray:
+    """(x, y, w, h) detection -> (cx, cy, side) square, `scale` times the longer side, same centre."""
+    x, y, w, h = face
+    return np.array([x + w / 2, y + h / 2, max(w, h) * scale])
+
+
+def crop_window(box: np.ndarray, height: int, width: int) -> tuple[int, int, int]:
+    """Integer (x0, y0, side) of a square box, shifted (not shrunk) to stay inside the frame when it can."""
+    side = int(round(min(box[2], height, width)))
+    x0 = int(round(min(max(box[0] - side / 2, 0), width - side)))
+    y0 = int(round(min(max(box[1] - side / 2, 0), height - side)))
+    return x0, y0, side
+
+
+@dataclass
+class FaceChunk:
+    """Output of the tracker for one chunk of frames."""
+
+    crops: np.ndarray  # uint8 [n, S, S, 3]
+    boxes: np.ndarray  # int32 [n, 4] (x, y, w, h) of the crop; -1 where no box was ever held
+    face_missing: np.ndarray  # bool [n]
+
+
+class FaceTracker:
+    """Streams chunks of frames through detection, box smoothing and cropping.
+
+    Args:
+        config: face settings.
+        size: output side S.
+        fps: frame rate (turns max_gap_s into frames).
+        name: the recording or file, for errors.
+    """
+
+    def __init__(self, config: FaceConfig, size: int, fps: float, name: str | Path):
+        self.config = config
+        self.size = size
+        self.name = name
+        self.detect = FACE_DETECTORS.get(config.detector)(config)
+        self.max_gap = int(round(config.max_gap_s * fps))
+        self.box: np.ndarray | None = None  # smoothed (cx, cy, side)
+        self.last_good = -(10**9)  # frame index of the last successful detection
+        self.next_detection = 0
+        self.sampled = 0
+        self.detected = 0
+        self.missing = 0
+
+    def _held(self, index: int) -> bool:
+        return self.box is not None and index - self.last_good <= self.max_gap
+
+    def _update(self, frame: np.ndarray, index: int) -> bool:
+        """Runs the detector on one frame; True when it found a face."""
+        self.sampled += 1
+        faces = self.detect(frame)
+        held = self._held(index)
+        if len(faces) == 0:
+            self.next_detection = index + self.config.retry_every
+            return False
+        largest = faces[np.argmax(faces[:, 2] * faces[:, 3])]
+        new = square_box(largest, self.config.scale)
+        w = self.config.smoothing if held else 0.0
+        self.box = new if self.box is None or not held else w * self.box + (1 - w) * new
+        self.last_good = index
+        self.detected += 1
+        self.next_detection = index + self.config.detect_every
+        return True
+
+    def _crop(self, frame: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        import cv2
+
+        x0, y0, side = crop_window(box, frame.shape[0], frame.shape[1])
+        crop = cv2.resize(
+            frame[y0 : y0 + side, x0 : x0 + side], (self.size, self.size), interpolation=cv2.INTER_AREA
+        )
+        return crop, (x0, y0, side, side)
+
+    def process(self, frames: np.ndarray, start: int) -> FaceChunk:
+        """Crops frames start..start+n-1 (consecutive calls must cover the video in order)."""
+        n = len(frames)
+        out = FaceChunk(
+            crops=np.zeros((n, self.size, self.size, 3), np.uint8),
+            boxes=np.full((n, 4), -1, np.int32),
+            face_missing=np.zeros(n, bool),
+        )
+        for i, frame in enumerate(frames):
+            index = start + i
+            if index >= self.next_detection and self._update(frame, index):
+                self._backfill(frames, out, i)
+            if self._held(index):
+                out.crops[i], out.boxes[i] = self._crop(frame, self.box)
+            else:
+                out.face_missing[i] = True
+                if self.box is not None:  # keep the last box's crop, flagged, so the signal stays continuous
+                    out.crops[i], out.boxes[i] = self._crop(frame, self.box)
+        self.missing += int(out.face_missing.sum())
+        return out
+
+    def _backfill(self, frames: np.ndarray, out: FaceChunk, i: int) -> None:
+        """Frames of this chunk just before a detection, marked missing but within max_gap, get its box."""
+        for j in range(i - 1, max(i - 1 - self.max_gap, -1), -1):
+            if not out.face_missing[j]:
+                break
+            out.crops[j], out.boxes[j] = self._crop(frames[j], self.box)
+            out.face_missing[j] = False
+
+    def finish(self) -> dict:
+        """Checks the recording had a face at all; returns detection statistics for the manifest."""
+        if self.detected == 0:
+            raise NoFaceError(
+                self.name,
+                f"no face found in any of {self.sampled} sampled frames (detector {self.config.detector!r})",
+            )
+        stats = {"sampled": self.sampled, "detected": self.detected, "missing_frames": self.missing}
+        if self.missing:
+            log.warning(
+                "%s: %d frames marked face_missing (no detection within %.1f s)",
+                self.name,
+                self.missing,
+                self.config.max_gap_s,
+            )
+        return stats

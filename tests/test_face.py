@@ -1,0 +1,115 @@
+"""Face stage on the real PhysRecorder video (OpenCV Haar cascade), and on a rendered video with no face."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from benchmark.data.face import FACE_DETECTORS, FaceConfig, FaceTracker, crop_window
+from benchmark.data.video import open_video
+from benchmark.errors import ConfigError, NoFaceError
+
+
+def real_video(physrecorder_dir: Path) -> Path:
+    return physrecorder_dir / "video_ZIP_H264.avi"
+
+
+def track(path: Path, config: FaceConfig, size: int = 64, stop: int | None = None, blank=range(0)):
+    """Runs the tracker over a video in 256-frame chunks; frames in `blank` are replaced by flat grey."""
+    with open_video(path) as reader:
+        tracker = FaceTracker(config, size, reader.fps, path)
+        parts, start = [], 0
+        for chunk in reader.iter_chunks(256, 0, stop):
+            for i in range(len(chunk)):
+                if start + i in blank:
+                    chunk[i] = 128
+            parts.append(tracker.process(chunk, start))
+            start += len(chunk)
+        shape = (reader.height, reader.width)
+    boxes = np.concatenate([p.boxes for p in parts])
+    missing = np.concatenate([p.face_missing for p in parts])
+    crops = np.concatenate([p.crops for p in parts])
+    return tracker, crops, boxes, missing, shape
+
+
+def test_face_found_in_every_sampled_frame(physrecorder_dir):
+    path = real_video(physrecorder_dir)
+    detect = FACE_DETECTORS.get("haar")(FaceConfig())
+    with open_video(path) as reader:
+        sampled = [chunk[::30] for chunk in reader.iter_chunks(240)]  # frames 0, 30, 60, ...
+    frames = np.concatenate(sampled)
+    assert len(frames) == 21
+    found = [detect(frame) for frame in frames]
+    assert all(len(f) >= 1 for f in found), [len(f) for f in found]
+    for faces in found:  # a face-sized box near the middle of a 640x480 webcam frame, not the frame itself
+        x, y, w, h = faces[np.argmax(faces[:, 2] * faces[:, 3])]
+        assert 100 < w < 300 and 150 < x + w / 2 < 490 and 100 < y + h / 2 < 380
+
+
+@pytest.mark.slow
+def test_tracker_crops_whole_real_video(physrecorder_dir):
+    tracker, crops, boxes, missing, (h, w) = track(real_video(physrecorder_dir), FaceConfig(), size=72)
+    stats = tracker.finish()
+    assert stats == {"sampled": 21, "detected": 21, "missing_frames": 0}
+    assert crops.shape == (602, 72, 72, 3) and crops.dtype == np.uint8
+    assert not missing.any()
+    assert (boxes[:, 2] == boxes[:, 3]).all() and (boxes[:, 2] < h).all()  # square, never the full frame
+    assert (boxes[:, 0] >= 0).all() and (boxes[:, 0] + boxes[:, 2] <= w).all()
+    assert (boxes[:, 1] >= 0).all() and (boxes[:, 1] + boxes[:, 3] <= h).all()
+    # Boxes are smoothed: no jump bigger than a few percent of the box between consecutive frames.
+    assert np.abs(np.diff(boxes, axis=0)).max() < 0.1 * boxes[:, 2].mean()
+    # The centre of the crop is the face: skin has more red than green or blue (the background does not).
+    r, g, b = crops[:, 26:46, 26:46].reshape(-1, 3).astype(float).mean(axis=0)
+    assert r > g + 10 and r > b + 10
+
+
+def test_gap_reuses_box_then_marks_missing(physrecorder_dir):
+    config = FaceConfig(detect_every=30, retry_every=5, max_gap_s=1.0)  # 30 frames at 30 fps
+    tracker, crops, boxes, missing, _ = track(
+        real_video(physrecorder_dir), config, stop=250, blank=range(90, 210)
+    )
+    tracker.finish()
+    # Last detection at 60 holds to 90; the face is found again at 210, whose box covers 180..209.
+    expected = np.zeros(250, bool)
+    expected[91:180] = True
+    np.testing.assert_array_equal(missing, expected)
+    assert (boxes[missing] >= 0).all()  # flagged frames keep the last box's crop, never the full frame
+    assert tracker.missing == 89
+
+
+def test_no_face_raises_named_error(tmp_path):
+    path = tmp_path / "no_face.mp4"
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:240, :320]
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for i in range(60):  # a moving colour gradient with a drifting disc: structure, but no face
+            img = np.stack([(xx + 3 * i) % 256, (yy + i) % 256, np.full_like(xx, 90)], axis=-1)
+            img[(xx - 100 - i) ** 2 + (yy - 120) ** 2 < 900] = rng.integers(0, 255, 3)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img.astype(np.uint8), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    tracker, _, _, missing, _ = track(path, FaceConfig())
+    assert missing.all()
+    with pytest.raises(NoFaceError, match="no_face.mp4.*no face found in any of 12 sampled frames"):
+        tracker.finish()
+
+
+def test_config_key_and_validation():
+    assert FaceConfig().key() == FaceConfig().key()
+    assert FaceConfig(scale=1.6).key() != FaceConfig().key()
+    with pytest.raises(ConfigError):
+        FaceConfig(detect_every=0)
+    with pytest.raises(ConfigError, match="unknown face detector"):
+        FaceTracker(FaceConfig(detector="nope"), 64, 30.0, "x")
+
+
+def test_crop_window_stays_inside_frame():
+    assert crop_window(np.array([320.0, 240.0, 150.0]), 480, 640) == (245, 165, 150)
+    assert crop_window(np.array([10.0, 10.0, 100.0]), 480, 640) == (0, 0, 100)  # shifted in, not shrunk
+    assert crop_window(np.array([320.0, 240.0, 900.0]), 480, 640) == (80, 0, 480)  # larger than the frame
