@@ -50,3 +50,29 @@ register_method(
 register_method(
     "kd-student-nokd", "benchmark.methods.kd:kd_student_nokd", kind="supervised", family="kd", paper=_KD
 )
+
+# The seed papers' methods (issue 7): benchmark/methods/tdm.py, rppgnet.py, stven.py, sspd.py
+register_method(
+    "tdm", "benchmark.methods.tdm:create_tdm", kind="supervised", family="tdm", paper="Comas, CVPRW 2022"
+)
+register_method(
+    "rppgnet",
+    "benchmark.methods.rppgnet:create_rppgnet",
+    kind="supervised",
+    family="rppgnet",
+    paper="Yu, ICCV 2019",
+)
+register_method(
+    "stven-rppgnet",
+    "benchmark.methods.stven:create_stven_rppgnet",
+    kind="supervised",
+    family="rppgnet",
+    paper="Yu, ICCV 2019",
+)
+register_method(
+    "sspd",
+    "benchmark.methods.sspd:create_sspd",
+    kind="self-supervised",
+    family="sspd",
+    paper="Zhang, IEEE TMM 2024",
+)

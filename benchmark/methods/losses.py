@@ -89,9 +89,70 @@ class KDFeatureLoss(nn.Module):
         return task + self.weight * kd
 
 
+class TALOSLoss(nn.Module):
+    """TALOS (Comas et al. 2022): MSE against the label shifted by a learned, per-subject offset distribution.
+
+    Video-derived pulse and contact PPG are offset by a subject-dependent delay (pulse transit time, device
+    latency). Each training subject s owns logits theta_s over the integer shifts k in [-K0, K0] frames,
+    K0 = round(max_shift_s * fps); p_s = softmax(theta_s) and
+
+        L = mean_b sum_k p_s(b)(k) * mean_t (pred_t - y_{t+k})^2      (y zero-padded outside the chunk)
+
+    so k > 0 means the label lags the video by k frames. Samples whose subject is unknown
+    (`subject_index == -1`, e.g. validation subjects) are scored at k = 0 (plain MSE).
+
+    Args:
+        num_subjects: number of training subjects S (the runner passes the size of the training subject
+            list; `batch["subject_index"]` indexes it).
+        fps: frame rate the shifts are counted in (30 -> K0 = 30).
+        max_shift_s: K0 in seconds (1 s in the paper).
+        lr: learning rate of the logits' own optimiser group (1.0 as in the one public port); read by
+            MethodModule.parameter_groups.
+    """
+
+    def __init__(self, num_subjects: int, fps: float = 30.0, max_shift_s: float = 1.0, lr: float = 1.0):
+        super().__init__()
+        if int(num_subjects) < 1:
+            raise ValueError(f"TALOS needs num_subjects >= 1, got {num_subjects}")
+        self.max_shift = int(round(max_shift_s * fps))
+        self.lr = float(lr)
+        self.logits = nn.Parameter(torch.zeros(int(num_subjects), 2 * self.max_shift + 1))
+
+    @property
+    def shifts(self) -> torch.Tensor:
+        """The shift (frames) of each column of `shift_distribution()`."""
+        return torch.arange(-self.max_shift, self.max_shift + 1)
+
+    def shift_distribution(self) -> torch.Tensor:
+        """[S, 2*K0+1] learned probabilities over shifts (rows: training subjects)."""
+        return torch.softmax(self.logits.detach(), dim=-1)
+
+    def shift_modes(self) -> list[int]:
+        """The most probable shift (frames) of each training subject."""
+        return (self.shift_distribution().argmax(dim=-1) - self.max_shift).tolist()
+
+    def shifted_targets(self, target: torch.Tensor) -> torch.Tensor:
+        """[B, T] -> [B, 2*K0+1, T]; row j is y_{t+k} with k = j - K0, zeros outside the chunk."""
+        k0, t = self.max_shift, target.shape[-1]
+        padded = F.pad(target.float(), (k0, k0))
+        return padded.unfold(-1, t, 1)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, batch: dict) -> torch.Tensor:
+        errors = (pred.float().unsqueeze(1) - self.shifted_targets(target)).pow(2).mean(dim=-1)  # [B, K]
+        subject = torch.as_tensor(batch["subject_index"], device=pred.device).long().reshape(-1)
+        if int(subject.max()) >= self.logits.shape[0]:
+            raise ValueError(f"subject_index {int(subject.max())} >= num_subjects {self.logits.shape[0]}")
+        known = subject >= 0
+        probs = torch.softmax(self.logits[subject.clamp(min=0)], dim=-1)
+        weighted = (probs * errors).sum(dim=-1)
+        per_sample = torch.where(known, weighted, errors[:, self.max_shift])
+        return per_sample.mean()
+
+
 LOSSES.add("np", NegativePearsonLoss)
 LOSSES.add("mse", MSELoss)
 LOSSES.add("kd_feature", KDFeatureLoss)
+LOSSES.add("talos", TALOSLoss)
 
 
 def create_loss(name: str, **kwargs) -> nn.Module:
