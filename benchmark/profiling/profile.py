@@ -89,7 +89,8 @@ def profile_module(
         torch.set_num_threads(threads)
     net, frames = profiled_network(module)
     example = example_input(module.input_spec, frames)
-    trainable, total = count_parameters(module)
+    # the inference network only: training-only parts (SSPD's EMA target, KD adapters) never run at test
+    trainable, total = count_parameters(module.net if hasattr(module, "net") else module)
     counted = count_macs(module, net, example, name)
     activations = leaf_activation_elements(net, example)
     chunks = math.ceil(FRAMES_30S / frames)

@@ -19,7 +19,7 @@ from benchmark.runner.store import WHOLE, CellResult, Prediction
 log = logging.getLogger(__name__)
 
 
-def heart_rates(bvp: np.ndarray, ppg: np.ndarray, fps: float, ev, integrate: bool) -> list[tuple]:
+def heart_rates(bvp: np.ndarray, ppg: np.ndarray, fps: float, ev) -> list[tuple]:
     """[(window, start_s, hr_pred, hr_true, snr_db, error)] for the whole recording and each window.
 
     A window where either side has no in-band peak is kept with NaN (and excluded from the windowed MAE).
@@ -29,16 +29,16 @@ def heart_rates(bvp: np.ndarray, ppg: np.ndarray, fps: float, ev, integrate: boo
     kw = {"band": tuple(ev.band), "estimator": ev.estimator}
     hr_true = estimate_hr(ppg, fps, **kw)  # a bad ground truth fails the recording: no number without truth
     try:
-        hr_pred = estimate_hr(bvp, fps, integrate=integrate, **kw)
+        hr_pred = estimate_hr(bvp, fps, **kw)
     except BenchmarkError as err:
         return [(WHOLE, 0.0, None, hr_true, None, f"prediction: {type(err).__name__}: {err}")]
     try:
-        snr = snr_db(bvp, fps, hr_true, integrate=integrate)
+        snr = snr_db(bvp, fps, hr_true)
     except BenchmarkError:
         snr = None
     rows = [(WHOLE, 0.0, hr_pred, hr_true, snr, None)]
     if len(bvp) / fps >= ev.window_s:
-        wp = windowed_hr(bvp, fps, ev.window_s, ev.stride_s, integrate=integrate, **kw)
+        wp = windowed_hr(bvp, fps, ev.window_s, ev.stride_s, **kw)
         wt = windowed_hr(ppg, fps, ev.window_s, ev.stride_s, **kw)
         for i, (p, t) in enumerate(zip(wp, wt)):
             rows.append((i, i * ev.stride_s, float(p), float(t), None, None))
@@ -55,16 +55,17 @@ def predict_recording(cell: Cell, module, recording) -> list[Prediction]:
     key, subject = recording.key, recording.subject
     try:
         pre = preprocess_recording(recording, cell.level, face_config(cell.sweep.face), spec.size)
-        bvp = np.asarray(predict_bvp(module, pre.frames, pre.fps), dtype=np.float64)
+        # predict_bvp already integrates difference-signal outputs: the BVP here is a pulse wave
+        bvp = np.asarray(predict_bvp(module, pre.frames, pre.fps, source=recording.video), dtype=np.float64)
         ppg = np.asarray(pre.ppg, dtype=np.float64)
-        rows = heart_rates(bvp, ppg, float(pre.fps), cell.sweep.evaluation, spec.output == "diff")
+        rows = heart_rates(bvp, ppg, float(pre.fps), cell.sweep.evaluation)
     except BenchmarkError as err:
         return [Prediction(key, subject, WHOLE, 0.0, None, None, None, f"{type(err).__name__}: {err}")]
     return [Prediction(key, subject, *row) for row in rows]
 
 
 def face_config(options: dict):
-    from benchmark.data.preprocess import FaceConfig
+    from benchmark.data.face import FaceConfig
 
     return FaceConfig(**options)
 

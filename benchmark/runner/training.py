@@ -55,9 +55,9 @@ class Trainer:
     def factory_kwargs(self, cell: Cell) -> dict:
         """Keyword arguments of the method's factory: recipe overrides, dependencies, training subjects."""
         from benchmark.methods import METHODS
-        from benchmark.methods.config import factory_overrides
+        from benchmark.methods.config import split_recipe
 
-        kwargs = dict(factory_overrides(cell.recipe))
+        kwargs = dict(split_recipe(cell.recipe)[0])
         requires = METHODS.get(cell.method).requires
         if requires:
             kwargs["dependencies"] = {
