@@ -144,12 +144,22 @@ def make_mmpd(root: Path, files=((1, 0), (1, 1), (2, 0)), n_frames: int = 12, si
 
 
 def make_rlap(
-    root: Path, sessions=("p001/v01", "p002/v03"), n_frames: int = 30, t0: float = 1_685_590_249.95
+    root: Path,
+    sessions=("p001/R1", "p002/E3"),
+    n_frames: int = 30,
+    t0: float = 1_685_590_249.95,
+    pictures: bool = True,
 ):
-    """RLAP / PhysRecorder: video_ZIP_H264.avi + BVP.csv (UNIX s, irregular) + frames_timestamp.csv."""
+    """RLAP: pNNN/<task>/ with pictures_ZIP_RAW_RGB/*.png (when `pictures`), video_ZIP_H264.mp4,
+    BVP.csv (UNIX s, irregular) and frames_timestamp.csv."""
     for i, session in enumerate(sessions):
         folder = root / session
-        write_video(folder / "video_ZIP_H264.avi", make_frames(n_frames, seed=i), "libx264", 30)
+        frames = make_frames(n_frames, seed=i)
+        write_video(folder / "video_ZIP_H264.mp4", frames, "libx264", 30)
+        if pictures:
+            write_png_folder(
+                folder / "pictures_ZIP_RAW_RGB", frames, [f"{k:08d}.png" for k in range(n_frames)]
+            )
         write_rlap_csvs(folder, n_frames, t0)
     return root
 

@@ -121,15 +121,29 @@ def test_mmpd_cache_follows_the_content(tmp_path):
 
 
 def test_rlap_layout(tmp_path):
-    recs = load_dataset("rlap", make_rlap(tmp_path, sessions=("p002/v03", "p001/v01"), n_frames=30))
+    recs = load_dataset("rlap", make_rlap(tmp_path, sessions=("p002/R2", "p001/E3"), n_frames=30))
     assert [(r.id, r.subject, r.tags) for r in recs] == [
-        ("p001_v01", "p001", {"session": "v01"}),
-        ("p002_v03", "p002", {"session": "v03"}),
+        ("p001_E3", "p001", {"task": "E3", "activity": "watch a comedy", "lighting": "normal"}),
+        ("p002_R2", "p002", {"task": "R2", "activity": "relaxed (dark)", "lighting": "dark"}),
     ]
     rec = recs[0]
+    assert rec.video.name == "pictures_ZIP_RAW_RGB"  # the lossless frames are preferred
+    reader = open_video(rec.video, rec.fps)
+    assert reader.backend == "images" and reader.num_frames == 30
+    np.testing.assert_array_equal(reader.read(0, 3), make_frames(30, seed=1)[:3])
+    assert rec.fps == pytest.approx(1 / np.mean(np.diff(rec.frame_times)))  # from the recorded timestamps
     assert rec.frame_times[0] == 0 and np.all(np.diff(rec.frame_times) > 0.029)
-    assert rec.ppg_times[0] == pytest.approx(0.01, abs=0.1)  # BVP clock relative to the first frame
+    assert rec.ppg_times[0] == pytest.approx(0.01, abs=1e-6)  # BVP clock relative to the first frame
     assert_pulse_aligned(rec, 30, tolerance=0.12, scale=(40.0, 15.0))
+
+
+def test_rlap_video_option_and_lone_recording(tmp_path):
+    make_rlap(tmp_path, sessions=("p001/R1",), n_frames=20)
+    rec = load_dataset("rlap", tmp_path, video="video_ZIP_H264.mp4")[0]
+    assert rec.video.name == "video_ZIP_H264.mp4" and rec.fps == pytest.approx(30.0)
+    # a single PhysRecorder folder as the root: its own name is the id and the subject
+    lone = load_dataset("rlap", tmp_path / "p001" / "R1")[0]
+    assert (lone.id, lone.subject, lone.tags) == ("R1", "R1", {})
 
 
 def test_manifest_layout(tmp_path):
@@ -223,9 +237,9 @@ def test_missing_video(tmp_path):
 
 
 def test_truncated_video(tmp_path):
-    root = make_rlap(tmp_path, sessions=("p001/v01",), n_frames=60)
-    video = truncate(root / "p001" / "v01" / "video_ZIP_H264.avi", 0.5)
-    with pytest.raises(DataError, match="truncated or corrupt") as info:
+    root = make_rlap(tmp_path, sessions=("p001/R1",), n_frames=60, pictures=False)
+    video = truncate(root / "p001" / "R1" / "video_ZIP_H264.mp4", 0.6)
+    with pytest.raises(DataError, match="(truncated|unreadable) or corrupt") as info:
         load_dataset("rlap", root)
     assert info.value.path == video
 
@@ -272,11 +286,11 @@ def test_text_in_ground_truth(tmp_path):
 
 
 def test_ground_truth_shorter_than_video(tmp_path):
-    root = make_rlap(tmp_path, sessions=("p001/v01",), n_frames=30)
-    write_rlap_csvs(root / "p001" / "v01", 30, 1_685_590_249.95, bvp_end_s=0.5)  # video runs ~1 s
+    root = make_rlap(tmp_path, sessions=("p001/R1",), n_frames=30)
+    write_rlap_csvs(root / "p001" / "R1", 30, 1_685_590_249.95, bvp_end_s=0.5)  # video runs ~1 s
     with pytest.raises(DataError, match="shorter than the video") as info:
         load_dataset("rlap", root)
-    assert info.value.path == root / "p001" / "v01" / "BVP.csv"
+    assert info.value.path == root / "p001" / "R1" / "BVP.csv"
 
 
 def test_unreadable_json(tmp_path):
@@ -295,8 +309,8 @@ def test_json_without_the_waveform(tmp_path):
 
 
 def test_wrong_column_names(tmp_path):
-    root = make_rlap(tmp_path, sessions=("p001/v01",), n_frames=10)
-    bvp = root / "p001" / "v01" / "BVP.csv"
+    root = make_rlap(tmp_path, sessions=("p001/R1",), n_frames=10)
+    bvp = root / "p001" / "R1" / "BVP.csv"
     bvp.write_text(bvp.read_text().replace("timestamp,bvp", "time,value", 1))
     with pytest.raises(DataError, match="expected columns timestamp, bvp") as info:
         load_dataset("rlap", root)

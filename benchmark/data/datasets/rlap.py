@@ -1,8 +1,10 @@
-"""RLAP / PhysRecorder: a folder per recording with a video, `BVP.csv` and `frames_timestamp.csv`.
+"""RLAP / PhysRecorder: a folder per recording with its frames, `BVP.csv` and `frames_timestamp.csv`.
 
-`BVP.csv` is `timestamp,bvp` in UNIX seconds at an irregular rate (~20-60 Hz); `frames_timestamp.csv` is
-`frame,timestamp` in UNIX seconds. Both become seconds from the first frame, so the BVP is aligned to the
-frames by their recorded times. The root may be one recording folder or a tree of them (`pNNN/vNN/`):
+RLAP lays recordings out as `pNNN/<task>/` (tasks R1-R4, E1-E6, T1-T3) holding `pictures_ZIP_RAW_RGB/`
+(lossless PNG frames), `video_ZIP_H264.mp4`, `video_ZIP_MJPG.avi`; a lone PhysRecorder recording may hold
+only one video. `BVP.csv` is `timestamp,bvp` in UNIX seconds at an irregular rate (~20-60 Hz);
+`frames_timestamp.csv` is `frame,timestamp` in UNIX seconds. Both become seconds from the first frame, so the
+BVP is aligned to the frames by their recorded times. The root may be one recording folder or a tree of them:
 the first folder level under the root is the subject.
 """
 
@@ -19,19 +21,39 @@ from benchmark.data.video import probe_video
 from benchmark.errors import DataError
 
 VIDEO_SUFFIXES = (".avi", ".mkv", ".mp4", ".mov")
-# When a folder holds several videos, the first pattern that matches wins (lossless before compressed).
-VIDEO_PREFERENCE = ("video_RAW*", "video*", "*")
+# The source of the frames, first match wins: lossless PNG frames, then lossless, then compressed videos.
+VIDEO_PREFERENCE = ("pictures_ZIP_RAW_RGB", "video_RAW*", "video_ZIP_H264*", "video*", "*")
+TASKS = {
+    "R1": "relaxed",
+    "R2": "relaxed (dark)",
+    "R3": "play a game",
+    "R4": "read an article",
+    "E1": "watch natural sceneries",
+    "E2": "watch a puzzle game",
+    "E3": "watch a comedy",
+    "E4": "watch an illusion picture",
+    "E5": "watch an academic paper",
+    "E6": "watch yawn videos",
+    "T1": "video-based learning",
+    "T2": "textbook-based learning",
+    "T3": "watch a public class",
+}
+
+
+def _is_source(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_SUFFIXES if path.is_file() else path.name.startswith("pictures")
 
 
 def find_video(folder: Path, name: str | None = None) -> Path:
-    """The recording's video: `name` when given, else by VIDEO_PREFERENCE."""
+    """The recording's frames: `name` (a file or folder in the recording folder) when given, else by
+    VIDEO_PREFERENCE."""
     if name:
         return folder / name
     for pattern in VIDEO_PREFERENCE:
-        found = sorted(p for p in folder.glob(pattern) if p.suffix.lower() in VIDEO_SUFFIXES)
+        found = sorted(p for p in folder.glob(pattern) if _is_source(p))
         if found:
             return found[0]
-    raise DataError(folder, f"no video file ({', '.join(VIDEO_SUFFIXES)}) beside BVP.csv")
+    raise DataError(folder, f"no video ({', '.join(VIDEO_SUFFIXES)}) or pictures_* folder beside BVP.csv")
 
 
 def read_frame_times(path: Path) -> np.ndarray:
@@ -71,11 +93,15 @@ class RLAP(DatasetAdapter):
 
     def _recording(self, folder: Path) -> Recording:
         parts = folder.relative_to(self.root).parts or (folder.name,)
-        video = find_video(folder, self.options.get("video_name"))
+        video = find_video(folder, self.options.get("video"))
         frames_path = folder / "frames_timestamp.csv"
         frame_unix = read_frame_times(frames_path)
         bvp_unix, bvp = read_bvp(folder / "BVP.csv")
-        fps, num_frames = probe_video(video)
+        # PNG frames carry no rate: take the recorded one (a video file's own rate wins over it)
+        recorded_fps = (
+            (len(frame_unix) - 1) / (frame_unix[-1] - frame_unix[0]) if len(frame_unix) > 1 else None
+        )
+        fps, num_frames = probe_video(video, recorded_fps)
         if len(frame_unix) < num_frames:
             raise DataError(
                 frames_path,
@@ -91,7 +117,18 @@ class RLAP(DatasetAdapter):
             ppg_times=bvp_unix - t0,
             fps=fps,
             frame_times=frame_unix - t0,
-            tags={"session": parts[-1]} if len(parts) > 1 else {},
+            tags=self._tags(parts),
             source=folder / "BVP.csv",
         )
         return checked(recording, num_frames)
+
+    @staticmethod
+    def _tags(parts: tuple[str, ...]) -> dict[str, str]:
+        if len(parts) < 2:
+            return {}
+        task = parts[-1]
+        tags = {"task": task}
+        if task in TASKS:
+            tags["activity"] = TASKS[task]
+            tags["lighting"] = "dark" if task == "R2" else "normal"
+        return tags
