@@ -1,0 +1,118 @@
+"""Leaderboards from database rows only: groups, CIs, failed cells shown as failed, CSV, plots, README."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from benchmark.leaderboard.cli import write_leaderboards
+from benchmark.leaderboard.plots import pareto_front
+from benchmark.runner.store import WHOLE, CellResult, Prediction, ResultStore
+
+PROV = {"git_commit": "c0ffee1", "host": "test-host", "date": "2026-01-02T03:04:05+00:00"}
+TRUE = [60.0, 70.0, 80.0, 90.0]
+
+
+def _cell(store, method, group, level, errors, status="done", error=None, seed=0):
+    ident = {
+        "method": method,
+        "group": group,
+        "train_set": "synth",
+        "test_set": "synth",
+        "level": level,
+        "seed": seed,
+        "protocol": "intra",
+        "protocol_version": 1,
+        "sweep": "t",
+        "profile": "smoke",
+    }
+    preds = (
+        []
+        if status == "failed"
+        else [
+            Prediction(f"synth/r{i}", f"s{i}", WHOLE, 0.0, t + e, t, 2.0 + i)
+            for i, (t, e) in enumerate(zip(TRUE, errors))
+        ]
+    )
+    key = f"{method}-{level}-{seed}"
+    store.write_cell(CellResult(key, status, ident, {}, {"k": key}, PROV, error=error, predictions=preds))
+
+
+@pytest.fixture
+def store(tmp_path):
+    with ResultStore(tmp_path / "r.sqlite") as s:
+        _cell(s, "pos", "classic", "raw", [1, -1, 2, -2])
+        _cell(s, "pos", "classic", "x264-250k", [3, -3, 4, -4])
+        _cell(s, "green", "classic", "raw", [10, -10, 10, -10])
+        _cell(s, "tscan", "supervised", "raw", [0.5, -0.5, 0.5, -0.5])
+        _cell(
+            s, "tscan", "supervised", "x264-250k", [], status="failed", error="RuntimeError: exploded\ntrace"
+        )
+        s.put_efficiency(
+            {
+                "method": "pos",
+                "group": "classic",
+                "device": "cpu",
+                "host": "h",
+                "estimated": False,
+                "macs_per_30s": 1e7,
+                "params_total": 0,
+            },
+            "d",
+        )
+        s.put_efficiency(
+            {
+                "method": "tscan",
+                "group": "supervised",
+                "device": "cpu",
+                "host": "h",
+                "estimated": False,
+                "macs_per_30s": 4e10,
+                "params_total": 532899,
+            },
+            "d",
+        )
+        yield s
+
+
+def test_tables_from_rows(store, tmp_path):
+    out = tmp_path / "lb"
+    paths = write_leaderboards(store, out, levels=["raw", "x264-250k"])
+    md = (out / "synth.md").read_text()
+    mae_table = md.split("### synth: RMSE")[0]
+    lines = [ln for ln in mae_table.splitlines() if ln.startswith("| ")]
+    assert lines[0] == "| group | method | raw | x264-250k |"
+    # supervised first, then classic sorted by MAE at raw (pos 1.5 before green 10)
+    assert [ln.split(" | ")[1] for ln in lines[1:]] == ["tscan", "pos", "green"]
+    assert "| supervised | tscan | 0.50 [" in lines[1] and lines[1].endswith("| failed |")
+    assert "| classic | pos | 1.50 [" in lines[2] and "| 3.50 [" in lines[2]
+    assert "tscan @ x264-250k: RuntimeError: exploded" in mae_table
+    rows = list(csv.DictReader(open(out / "synth.csv")))
+    pos_raw = next(r for r in rows if r["method"] == "pos" and r["level"] == "raw")
+    assert float(pos_raw["mae"]) == pytest.approx(1.5)
+    assert float(pos_raw["rmse"]) == pytest.approx(np.sqrt(np.mean(np.square([1, 1, 2, 2]))))
+    assert float(pos_raw["mae_low"]) <= 1.5 <= float(pos_raw["mae_high"])
+    assert next(r for r in rows if r["method"] == "tscan" and r["level"] == "x264-250k")["status"] == "failed"
+    for name in ("synth_mae_vs_compression.png", "synth_mae_vs_macs.png", "efficiency.md", "efficiency.csv"):
+        assert (out / name).is_file() and (out / name) in paths
+    readme = (out / "README.md").read_text()
+    assert (
+        "c0ffee1" in readme
+        and "test-host" in readme
+        and "smoke" in readme
+        and "[synth.md](synth.md)" in readme
+    )
+
+
+def test_same_rows_give_identical_tables(store, tmp_path):
+    write_leaderboards(store, tmp_path / "a", plots=False)
+    write_leaderboards(store, tmp_path / "b", plots=False)
+    for name in ("synth.md", "synth.csv", "efficiency.md"):
+        assert (tmp_path / "a" / name).read_text() == (tmp_path / "b" / name).read_text()
+
+
+def test_pareto_front():
+    points = [(1.0, 5.0), (2.0, 3.0), (3.0, 4.0), (10.0, 1.0)]
+    assert pareto_front(points) == [0, 1, 3]
