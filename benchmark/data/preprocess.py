@@ -1,0 +1,230 @@
+"""Preprocessed cache: one streaming pass (decode -> face crop -> resize -> write) per recording and setting.
+
+Each entry is a folder `<root>/<key>/` holding uint8 face crops [N, S, S, 3] (a raw file read back as a
+memmap), the PPG aligned to the frames, the crop boxes, the face_missing flags and `manifest.json`. The key
+hashes the recording, its source bytes, the compression level, the face config and S. An entry is built in
+a temporary folder, fsynced, its manifest written last, then renamed into place: a killed run leaves only a
+temporary folder, never an entry that a later run would trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from benchmark.data.compression import CompressionLevel, compress_video, content_hash, get_level
+from benchmark.data.face import FaceConfig, FaceTracker
+from benchmark.data.recording import Recording
+from benchmark.errors import DataError, NoFaceError
+from benchmark.paths import cache_dir
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FRAMES = "frames.u8"
+ARRAYS = ("ppg", "boxes", "face_missing")
+CHUNK = 64  # frames decoded at once: 64 x 640x480x3 = 59 MB, whatever the video's length
+# Decode passes this process ran (tests prove a cache hit decodes nothing).
+DECODE_COUNT = {"n": 0}
+
+
+@dataclass
+class Preprocessed:
+    """One recording's face crops and aligned label, read from the cache.
+
+    Attributes:
+        frames: uint8 [N, S, S, 3] memmap (read-only).
+        ppg: float32 [N] ground truth at the frame times.
+        boxes: int32 [N, 4] crop box (x, y, w, h) in the decoded frame; -1 where no box was held.
+        face_missing: bool [N] frames with no detection within FaceConfig.max_gap_s.
+        fps: the recording's frame rate.
+        meta: the manifest (config, bits_per_pixel of the level, n_frames, source hash, detection stats).
+        path: the cache folder.
+        cached: True when read from an existing entry, False when this call built it.
+    """
+
+    frames: np.ndarray
+    ppg: np.ndarray
+    boxes: np.ndarray
+    face_missing: np.ndarray
+    fps: float
+    meta: dict
+    path: Path
+    cached: bool = field(default=True)
+
+    @property
+    def key(self) -> str:
+        """The recording's key (dataset/id)."""
+        return self.meta["recording"]
+
+    def __len__(self) -> int:
+        return int(self.meta["n_frames"])
+
+
+def cache_key(recording: Recording, level: CompressionLevel, face: FaceConfig, size: int) -> str:
+    """Hash of what determines the entry's bytes."""
+    payload = {
+        "format": FORMAT_VERSION,
+        "recording": recording.key,
+        "source": content_hash(recording.video),
+        "level": [level.name, level.key()],
+        "face": face.key(),
+        "size": int(size),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def load_entry(path: Path) -> Preprocessed | None:
+    """The entry at `path`, or None when it is absent or incomplete (no manifest, wrong file sizes)."""
+    try:
+        meta = json.loads((path / MANIFEST).read_text())
+        n, size = int(meta["n_frames"]), int(meta["size"])
+        frames_file = path / FRAMES
+        if frames_file.stat().st_size != n * size * size * 3:
+            return None
+        arrays = {name: np.load(path / f"{name}.npy", allow_pickle=False) for name in ARRAYS}
+        if any(len(a) != n for a in arrays.values()):
+            return None
+        frames = np.memmap(frames_file, dtype=np.uint8, mode="r", shape=(n, size, size, 3))
+    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        return None
+    return Preprocessed(frames=frames, fps=float(meta["fps"]), meta=meta, path=path, **arrays)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _save_array(folder: Path, name: str, array: np.ndarray) -> None:
+    np.save(folder / f"{name}.npy", array, allow_pickle=False)
+    _fsync(folder / f"{name}.npy")
+
+
+def _remove_stale_temporaries(root: Path, key: str) -> None:
+    """Temporary folders of this key left by processes that no longer run (killed mid-write)."""
+    for tmp in root.glob(f".tmp-{key}-*"):
+        pid = int(tmp.name.split("-")[2])
+        try:
+            os.kill(pid, 0)
+            alive = pid != os.getpid()
+        except ProcessLookupError:
+            alive = False
+        except PermissionError:
+            alive = True
+        if not alive:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _build(recording: Recording, level: CompressionLevel, face: FaceConfig, size: int, tmp: Path) -> dict:
+    """Streams the (compressed) video through the face stage into `tmp`; returns the manifest."""
+    from benchmark.data.video import open_video
+
+    compressed = compress_video(recording.video, level, fps=recording.fps)
+    DECODE_COUNT["n"] += 1
+    n = 0
+    boxes, missing = [], []
+    with open_video(compressed.path, recording.fps) as reader, open(tmp / FRAMES, "wb") as out:
+        tracker = FaceTracker(face, size, recording.fps, recording.video)
+        source = {"decoded": str(compressed.path.name), "width": reader.width, "height": reader.height}
+        for chunk in reader.iter_chunks(CHUNK):
+            result = tracker.process(chunk, n)
+            out.write(result.crops.tobytes())
+            boxes.append(result.boxes)
+            missing.append(result.face_missing)
+            n += len(chunk)
+        out.flush()
+        os.fsync(out.fileno())
+    try:
+        stats = tracker.finish()
+    except NoFaceError as err:
+        raise NoFaceError(recording.video, f"recording {recording.key}: {err.problem}") from None
+    _save_array(tmp, "ppg", recording.aligned_ppg(n).astype(np.float32))
+    _save_array(tmp, "boxes", np.concatenate(boxes))
+    _save_array(tmp, "face_missing", np.concatenate(missing))
+    return {
+        "format": FORMAT_VERSION,
+        "recording": recording.key,
+        "subject": recording.subject,
+        "video": str(recording.video),
+        "source_hash": content_hash(recording.video),
+        "level": level.name,
+        "level_config": level.describe(),
+        "bits_per_pixel": compressed.bits_per_pixel,
+        "kbps": compressed.kbps,
+        "face": asdict(face),
+        "size": int(size),
+        "n_frames": n,
+        "fps": float(recording.fps),
+        "faces": stats,
+        **source,
+    }
+
+
+def preprocess_recording(
+    recording: Recording,
+    level: str | CompressionLevel = "raw",
+    face: FaceConfig | None = None,
+    size: int = 128,
+    cache_root: Path | None = None,
+    rebuild: bool = False,
+) -> Preprocessed:
+    """Face crops of one recording at one compression level, from the cache or built once.
+
+    Args:
+        recording: the recording (its video and ground truth).
+        level: compression level name or object (`raw` decodes the source as is).
+        face: face stage settings.
+        size: crop side S in pixels.
+        cache_root: where entries live (default: cache_dir()/"preprocessed").
+        rebuild: build again even when a complete entry exists.
+
+    Raises:
+        DataError: unreadable video, ground truth not covering it; NoFaceError when no face is ever found.
+    """
+    face = face or FaceConfig()
+    level = get_level(level)
+    root = Path(cache_root) if cache_root is not None else cache_dir() / "preprocessed"
+    key = cache_key(recording, level, face, size)
+    final = root / key
+    if not rebuild:
+        entry = load_entry(final)
+        if entry is not None:
+            return entry
+        if final.exists():
+            log.warning("%s: cache entry %s is incomplete; rebuilding it", recording.key, final)
+    root.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(root, key)
+    tmp = root / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        manifest = _build(recording, level, face, size, tmp)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        _fsync(tmp / MANIFEST)
+        _fsync(tmp)
+        if final.exists():  # incomplete or rebuilt: move aside first so the rename below is atomic
+            trash = root / f".old-{key}-{uuid.uuid4().hex[:8]}"
+            os.rename(final, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        os.rename(tmp, final)
+        _fsync(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    entry = load_entry(final)
+    if entry is None:
+        raise DataError(final, "preprocessed entry unreadable right after writing it")
+    entry.cached = False
+    return entry

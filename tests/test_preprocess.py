@@ -1,0 +1,162 @@
+"""Preprocessed cache on clips of the real PhysRecorder video: built once, reused, invalidated, crash-safe."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from benchmark.data import preprocess
+from benchmark.data.compression import compress_video
+from benchmark.data.face import FaceConfig
+from benchmark.data.preprocess import FRAMES, MANIFEST, preprocess_recording
+from benchmark.data.recording import Recording
+from benchmark.data.video import open_video
+from benchmark.errors import NoFaceError
+
+
+def write_video(path: Path, frames, fps: float = 30.0) -> Path:
+    """H.264 (near lossless, fast preset) file of RGB frames."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=int(round(fps)))
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        stream.options = {"crf": "12", "preset": "ultrafast"}
+        for image in frames:
+            for packet in stream.encode(
+                av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            ):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def real_clips(physrecorder_dir: Path, folder: Path, n_clips: int = 4, length: int = 150) -> list[Recording]:
+    """Consecutive clips of the real video at 320x240, each its own subject, with its own slice of the BVP."""
+    frame_ts = np.loadtxt(physrecorder_dir / "frames_timestamp.csv", delimiter=",", skiprows=1)[:, 1]
+    bvp = np.loadtxt(physrecorder_dir / "BVP.csv", delimiter=",", skiprows=1)
+    folder.mkdir(parents=True, exist_ok=True)
+    recordings = []
+    with open_video(physrecorder_dir / "video_ZIP_H264.avi") as reader:
+        for i in range(n_clips):
+            first = i * length
+            frames = [
+                cv2.resize(f, (320, 240), interpolation=cv2.INTER_AREA)
+                for f in reader.read(first, first + length)
+            ]
+            video = write_video(folder / f"clip{i}.mp4", frames)
+            t0 = frame_ts[first]
+            keep = (bvp[:, 0] > t0 - 0.5) & (bvp[:, 0] < frame_ts[first + length - 1] + 0.5)
+            recordings.append(
+                Recording(
+                    dataset="physclips",
+                    id=f"clip{i}",
+                    subject=f"s{i}",
+                    video=video,
+                    ppg=bvp[keep, 1],
+                    ppg_times=bvp[keep, 0] - t0,
+                    fps=30.0,
+                    frame_times=frame_ts[first : first + length] - t0,
+                )
+            )
+    return recordings
+
+
+@pytest.fixture(scope="module")
+def clip(physrecorder_dir, tmp_path_factory) -> Recording:
+    return real_clips(physrecorder_dir, tmp_path_factory.mktemp("clips"), n_clips=1)[0]
+
+
+def test_built_once_then_reused_without_decoding(clip, tmp_path):
+    decodes = preprocess.DECODE_COUNT["n"]
+    first = preprocess_recording(clip, size=64, cache_root=tmp_path)
+    assert not first.cached and preprocess.DECODE_COUNT["n"] == decodes + 1
+    assert isinstance(first.frames, np.memmap) and first.frames.shape == (150, 64, 64, 3)
+    assert first.frames.dtype == np.uint8 and first.ppg.dtype == np.float32
+    np.testing.assert_allclose(first.ppg, clip.aligned_ppg(150), rtol=1e-6)
+    assert first.boxes.shape == (150, 4) and not first.face_missing.any()
+    assert first.meta["n_frames"] == 150 and first.meta["faces"]["detected"] == 5
+    assert first.meta["bits_per_pixel"] == pytest.approx(compress_video(clip.video, "raw").bits_per_pixel)
+    assert first.key == "physclips/clip0" and first.fps == 30.0
+    second = preprocess_recording(clip, size=64, cache_root=tmp_path)
+    assert second.cached and preprocess.DECODE_COUNT["n"] == decodes + 1
+    assert second.path == first.path
+    np.testing.assert_array_equal(np.asarray(second.frames), np.asarray(first.frames))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporaries left behind"
+    rebuilt = preprocess_recording(clip, size=64, cache_root=tmp_path, rebuild=True)
+    assert not rebuilt.cached and preprocess.DECODE_COUNT["n"] == decodes + 2
+
+
+def test_key_changes_with_face_size_and_level(clip, tmp_path):
+    base = preprocess_recording(clip, size=32, cache_root=tmp_path)
+    wider = preprocess_recording(clip, face=FaceConfig(scale=1.8), size=32, cache_root=tmp_path)
+    assert not wider.cached and wider.path != base.path
+    assert (wider.boxes[:, 2] > base.boxes[:, 2]).all()
+    assert preprocess_recording(clip, face=FaceConfig(scale=1.8), size=32, cache_root=tmp_path).cached
+    bigger = preprocess_recording(clip, size=48, cache_root=tmp_path)
+    assert not bigger.cached and bigger.frames.shape[1:] == (48, 48, 3)
+    squeezed = preprocess_recording(clip, level="x264-crf38", size=32, cache_root=tmp_path)
+    assert not squeezed.cached and squeezed.meta["level"] == "x264-crf38"
+    assert squeezed.meta["bits_per_pixel"] < base.meta["bits_per_pixel"] / 5
+
+
+def test_incomplete_entry_is_detected_and_rebuilt(clip, tmp_path):
+    good = preprocess_recording(clip, size=32, cache_root=tmp_path)
+    (good.path / MANIFEST).unlink()  # e.g. a copy interrupted before its manifest
+    again = preprocess_recording(clip, size=32, cache_root=tmp_path)
+    assert not again.cached and (again.path / MANIFEST).exists()
+    with open(again.path / FRAMES, "r+b") as fh:  # frames cut short
+        fh.truncate(1000)
+    third = preprocess_recording(clip, size=32, cache_root=tmp_path)
+    assert not third.cached and len(third) == 150
+
+
+KILL_MID_WRITE = """
+import os, pickle, signal, sys
+from pathlib import Path
+from benchmark.data import face, preprocess
+original = face.FaceTracker.process
+calls = []
+def process(self, frames, start):  # SIGKILL this process once the first chunk is on disk
+    calls.append(start)
+    if len(calls) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(self, frames, start)
+face.FaceTracker.process = process
+recording = pickle.loads(Path(sys.argv[1]).read_bytes())
+preprocess.preprocess_recording(recording, size=32, cache_root=Path(sys.argv[2]))
+"""
+
+
+def test_run_killed_mid_write_leaves_nothing_trusted(clip, tmp_path):
+    root = tmp_path / "cache"
+    (tmp_path / "rec.pkl").write_bytes(pickle.dumps(clip))
+    child = subprocess.run(
+        [sys.executable, "-c", KILL_MID_WRITE, str(tmp_path / "rec.pkl"), str(root)],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        timeout=120,
+    )
+    assert child.returncode == -9, child.stderr.decode()[-2000:]
+    leftovers = list(root.iterdir())
+    assert len(leftovers) == 1 and leftovers[0].name.startswith(".tmp-")  # no entry under the real key
+    assert (leftovers[0] / FRAMES).stat().st_size == preprocess.CHUNK * 32 * 32 * 3  # killed mid-write
+    entry = preprocess_recording(clip, size=32, cache_root=root)
+    assert not entry.cached and len(entry) == 150
+    assert [p.name for p in root.iterdir()] == [entry.path.name]  # the dead run's temporary is cleaned
+
+
+def test_no_face_names_the_recording(tmp_path):
+    frames = [np.full((120, 160, 3), (40 + i, 90, 160), np.uint8) for i in range(30)]
+    video = write_video(tmp_path / "empty_room.mp4", frames)
+    recording = Recording("physclips", "empty", "s9", video, np.zeros(40), np.arange(40) / 30, 30.0)
+    with pytest.raises(NoFaceError, match="empty_room.mp4: recording physclips/empty: no face found"):
+        preprocess_recording(recording, size=32, cache_root=tmp_path / "cache")
+    assert not list((tmp_path / "cache").iterdir())
