@@ -1,7 +1,8 @@
 """Recordings of a sweep: each dataset loaded once, split by subject once, shared by every cell.
 
 A dataset that cannot be loaded (missing root, corrupt ground truth) fails the cells that need it, with its
-error, and only those.
+error, and only those. A dataset entry may name its adapter (`adapter: manifest`), so one adapter can serve
+several named datasets in one sweep.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ class DatasetCache:
 
             options = dict(self.sweep.datasets.get(name) or {})
             root = options.pop("root", None)
+            adapter = options.pop("adapter", name)  # one adapter may serve several named datasets
             try:
-                self._loaded[name] = load_dataset(name, root, **options)
+                self._loaded[name] = load_dataset(adapter, root, **options)
             except Exception as err:  # noqa: BLE001 - kept, and raised again for every cell that needs it
                 self._loaded[name] = err
         value = self._loaded[name]

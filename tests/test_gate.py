@@ -1,0 +1,75 @@
+"""The MAE gate: regressions beyond tolerance fail, new methods are reported, an unchanged run passes."""
+
+from __future__ import annotations
+
+import argparse
+
+from benchmark.leaderboard import gate
+from benchmark.leaderboard.tables import ENTRY_COLUMNS
+
+
+def _csv(path, rows):
+    lines = [",".join(ENTRY_COLUMNS)]
+    for method, level, mae, status in rows:
+        row = {c: "" for c in ENTRY_COLUMNS}
+        row.update(
+            protocol="intra",
+            train_set="synth",
+            test_set="synth",
+            method=method,
+            level=level,
+            mae="" if mae is None else str(mae),
+            status=status,
+        )
+        lines.append(",".join(row[c] for c in ENTRY_COLUMNS))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _run(baseline, results, **kw):
+    parser = argparse.ArgumentParser()
+    gate.add_arguments(parser)
+    args = parser.parse_args(["--baseline", str(baseline), "--results", str(results)])
+    for k, v in kw.items():
+        setattr(args, k, v)
+    return gate.main(args)
+
+
+BASE = [("pos", "raw", 2.0, "done"), ("pos", "x264-250k", 3.0, "done"), ("tscan", "raw", 10.0, "done")]
+
+
+def test_unchanged_results_pass(tmp_path, capsys):
+    base = _csv(tmp_path / "base.csv", BASE)
+    assert _run(base, base) == 0
+    assert "gate: passed (3 rows" in capsys.readouterr().out
+
+
+def test_regression_beyond_tolerance_fails_with_a_table(tmp_path, capsys):
+    base = _csv(tmp_path / "base.csv", BASE)
+    worse = _csv(
+        tmp_path / "now.csv",
+        [("pos", "raw", 2.4, "done"), ("pos", "x264-250k", 3.9, "done"), ("tscan", "raw", None, "failed")],
+    )
+    assert _run(base, worse) == 1
+    out = capsys.readouterr().out
+    assert "2 regression(s)" in out
+    assert "| pos | synth | x264-250k | 3.00 | 3.90 | 3.50 | MAE worse |" in out
+    assert "| tscan | synth | raw | 10.00 | — | 10.50 | failed:" in out
+    assert "| pos | synth | raw |" not in out  # 2.0 -> 2.4 is within 0.5 bpm
+
+
+def test_new_method_is_reported_not_failed_and_missing_row_fails(tmp_path, capsys):
+    base = _csv(tmp_path / "base.csv", BASE)
+    now = _csv(tmp_path / "now.csv", [*BASE, ("tdm", "raw", 4.0, "done")])
+    assert _run(base, now) == 0
+    assert (
+        "| tdm | synth | raw | — | 4.00 | — | no baseline row (new): not gated |" in capsys.readouterr().out
+    )
+    assert _run(base, _csv(tmp_path / "less.csv", BASE[:2])) == 1
+
+
+def test_update_writes_the_baseline(tmp_path):
+    results = _csv(tmp_path / "now.csv", BASE)
+    target = tmp_path / "sub" / "baseline.csv"
+    assert _run(target, results, update=True) == 0
+    assert target.read_text() == results.read_text()
