@@ -1,0 +1,125 @@
+"""Image formation, one frame at a time, in linear light; quantised last.
+
+    radiance = E(x, t) * [ diffuse(x, t) + k_s(t) * specular(x) ]                 (dichromatic model)
+    diffuse  = albedo(x) * (1 - a * pulse_map(x) * w_c * b(t))  on skin, background elsewhere
+    pixel    = LUT_sRGB( ADC12( gain(t) * wb_c(t) * radiance + noise ) )
+
+b(t) is the face's blood volume (more blood absorbs more light: the skin gets darker), w_c the hemoglobin
+channel weights, E the illuminant (ambient level with drift and flicker, plus a moving light), gain the
+auto-exposure, wb the white balance. Noise is shot + read noise before a 12-bit ADC, so the sub-grey-level
+pulse survives the 8-bit output as dithering, as in a real camera.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from benchmark.data.synth.physics import HEMOGLOBIN_WEIGHTS
+from benchmark.data.synth.scenes import Trajectories
+from benchmark.data.synth.subjects import Subject
+
+ADC_LEVELS = 4095
+AE_TARGET = 0.18  # centre-weighted mean in linear light
+AE_TIME_CONSTANT_S = 0.8
+READ_NOISE = 0.0015
+SHOT_NOISE = 0.00005  # variance per unit of linear signal
+
+
+def srgb_lut() -> np.ndarray:
+    """12-bit linear -> 8-bit sRGB."""
+    x = np.arange(ADC_LEVELS + 1, dtype=np.float64) / ADC_LEVELS
+    y = np.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055)
+    return np.clip(np.round(y * 255), 0, 255).astype(np.uint8)
+
+
+class Renderer:
+    """Renders the frames of one recording of one subject, as planar [3, H, W] float32 arrays.
+
+    Planar layout keeps every array operation contiguous (interleaved [H, W, 1] x [3] broadcasts are
+    an order of magnitude slower); the face layer is warped once per frame as one 9-channel image.
+    """
+
+    def __init__(self, subject: Subject, width: int, height: int, light_colour: np.ndarray):
+        self.s = subject
+        self.w, self.h = width, height
+        layer = subject.layer
+        pulse_albedo = layer.albedo * layer.maps[..., :1] * (HEMOGLOBIN_WEIGHTS * subject.pulse_amplitude)
+        self.stack = np.ascontiguousarray(
+            np.concatenate([layer.albedo, pulse_albedo, layer.maps[..., 1:4]], axis=-1), dtype=np.float32
+        )
+        self.background = np.ascontiguousarray(subject.background.transpose(2, 0, 1))
+        self.xs = (np.arange(width, dtype=np.float32) + 0.5) / width
+        self.ys = (np.arange(height, dtype=np.float32) + 0.5) / height
+        self.light_colour = light_colour.astype(np.float32).reshape(3, 1, 1)
+        self.spot_colour = self.light_colour * np.float32([0.9, 1.0, 1.15]).reshape(3, 1, 1)
+
+    def pose_matrix(self, tr: Trajectories, i: int) -> np.ndarray:
+        cx, cy = self.s.layer.centre
+        ax = self.s.anchor[0] + tr.dx[i] * self.w
+        ay = self.s.anchor[1] + tr.dy[i] * self.h
+        m = cv2.getRotationMatrix2D((cx, cy), float(tr.angle_deg[i]), float(tr.scale[i]))
+        m[:, 2] += (ax - cx, ay - cy)
+        return m
+
+    def radiance(self, tr: Trajectories, i: int, blood: float) -> np.ndarray:
+        """Linear radiance [3, H, W] float32 of frame i, with face blood volume `blood` (about -0.5..0.5)."""
+        geo = cv2.warpAffine(self.stack, self.pose_matrix(tr, i), (self.w, self.h), flags=cv2.INTER_LINEAR)
+        planes = np.ascontiguousarray(geo.transpose(2, 0, 1))
+        albedo, pulse_albedo = planes[0:3], planes[3:6]
+        spec, alpha, mouth = planes[6:7], planes[7:8], planes[8:9]
+        # Python floats keep float32 arrays float32 (numpy float64 scalars would promote).
+        if tr.mouth[i] > 0:
+            albedo *= 1.0 - float(tr.mouth[i]) * mouth
+        out = albedo
+        out -= float(blood) * pulse_albedo
+        out += (1.0 - alpha) * self.background
+        out += float(tr.specular[i]) * spec
+        illum = self.light_colour * np.float32(tr.light[i])
+        if tr.spot_gain[i] > 0:
+            gx = np.exp(-0.5 * ((self.xs - float(tr.spot_x[i])) / 0.35) ** 2)
+            gy = np.exp(-0.5 * ((self.ys - float(tr.spot_y[i])) / 0.45) ** 2)
+            spot = np.outer(gy, gx * np.float32(tr.spot_gain[i] * tr.light[i]))[None] * self.spot_colour
+            spot += illum
+            out *= spot
+        else:
+            out *= illum
+        return out
+
+
+class Camera:
+    """Auto-exposure (centre-weighted, first-order lag), white balance, sensor noise, ADC, sRGB.
+
+    Noise comes from OpenCV's generator, seeded per recording (twice as fast as numpy's here).
+    """
+
+    def __init__(self, fps: float, noise_level: float, seed: int):
+        self.alpha = 1.0 - np.exp(-1.0 / (fps * AE_TIME_CONSTANT_S))
+        self.noise_level = noise_level
+        self.seed = seed
+        self.gain: float | None = None
+        self.lut = srgb_lut()
+        self.noise: np.ndarray | None = None
+
+    def expose(self, radiance: np.ndarray, wb: np.ndarray) -> np.ndarray:
+        """uint8 RGB frame [H, W, 3] from planar radiance; the exposure follows the metering with a lag."""
+        _, h, w = radiance.shape
+        metered = float(radiance[:, h // 4 : 3 * h // 4 : 2, w // 4 : 3 * w // 4 : 2].mean())
+        ideal = AE_TARGET / max(metered, 1e-6)
+        if self.gain is None:
+            self.gain = ideal
+            self.noise = np.empty((3 * h, w), np.float32)
+            cv2.setRNGSeed(self.seed)
+        v = radiance * (np.asarray(wb, np.float32).reshape(3, 1, 1) * np.float32(self.gain))
+        self.gain += self.alpha * (ideal - self.gain)
+        k = self.noise_level**2
+        sigma = np.maximum(v, 0.0) * (k * SHOT_NOISE)
+        sigma += k * READ_NOISE**2
+        np.sqrt(sigma, out=sigma)
+        cv2.randn(self.noise, 0.0, 1.0)
+        sigma *= self.noise.reshape(3, h, w)
+        v += sigma
+        v *= ADC_LEVELS
+        v += 0.5
+        np.clip(v, 0, ADC_LEVELS, out=v)
+        return np.ascontiguousarray(self.lut[v.astype(np.uint16)].transpose(1, 2, 0))
