@@ -18,21 +18,18 @@ from benchmark.data.transforms import normalize_frames
 from benchmark.errors import DataError, SignalError
 from benchmark.evaluation.hr import estimate_hr
 
-CV_MAX_CHANNELS = 510  # cv2.resize handles at most 512 channels: frames are resized 170 at a time
-
 
 def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
-    """[N, S, S, 3] -> [N, size, size, 3] with INTER_AREA, many frames per cv2 call (stacked as channels)."""
+    """[N, S, S, 3] -> [N, size, size, 3] with INTER_AREA (what the cache's crops were made with).
+
+    One cv2 call per frame: cv2's area interpolation takes at most 4 channels at non-integer scales, so
+    frames cannot be stacked into one call; the loop only dispatches, cv2 does the work."""
     n, h, w, c = frames.shape
     if (h, w) == (size, size):
         return frames
-    per_call = max(1, CV_MAX_CHANNELS // c)
     out = np.empty((n, size, size, c), dtype=frames.dtype)
-    for start in range(0, n, per_call):
-        block = frames[start : start + per_call]
-        stacked = np.ascontiguousarray(block.transpose(1, 2, 0, 3).reshape(h, w, -1))
-        resized = cv2.resize(stacked, (size, size), interpolation=cv2.INTER_AREA).reshape(size, size, -1, c)
-        out[start : start + per_call] = resized.transpose(2, 0, 1, 3)
+    for i, frame in enumerate(frames):
+        out[i] = cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA)
     return out
 
 
