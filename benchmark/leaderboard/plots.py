@@ -33,7 +33,8 @@ def mae_vs_compression(entries: list[dict], levels: list[str], title: str, path:
     ax.set_ylabel("MAE (bpm), 95% CI")
     ax.set_title(f"{title}: MAE vs compression level")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,0 +1,212 @@
+"""The sweep runner on real (tiny) recordings: resumes after SIGKILL with identical tables, records failures.
+
+Recordings are SynthPulse clips re-packaged as manifest datasets (real video files, real decoding, real face
+detection, real codecs); classic methods keep it fast. The cross protocol tests on whole datasets.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import yaml
+
+from benchmark.errors import ConfigError
+from benchmark.paths import PROJECT_ROOT
+from benchmark.runner.cells import expand, load_sweep, sweep_from_dict
+from benchmark.runner.store import ResultStore, integrity_problems
+
+SWEEPS = sorted((PROJECT_ROOT / "configs" / "sweeps").glob("*.yaml"))
+
+
+class _Entry:
+    def __init__(self, kind, group):
+        self.kind, self.group = kind, group
+
+
+ENTRIES = {"pos": _Entry("none", "classic"), "tscan": _Entry("supervised", "supervised")}
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
+def test_every_sweep_file_loads_and_expands(path):
+    from benchmark.data.compression import compression_levels
+    from benchmark.methods import METHODS
+
+    sweep = load_sweep(path)
+    assert sweep.version >= 1 and sweep.name == path.stem
+    assert set(sweep.compression) <= set(compression_levels())
+    names = METHODS.names() if "all" in sweep.methods else sweep.methods
+    assert all(n in METHODS for n in names)
+    assert expand(sweep, ENTRIES, {"tscan": {"epochs": 1}})
+
+
+def test_cell_keys_and_training_reuse():
+    sweep = sweep_from_dict({"name": "t", "compression": ["raw", "x264-250k"], "seeds": [0, 1]})
+    cells = expand(sweep, ENTRIES, {"tscan": {"epochs": 1}})
+    pos = [c for c in cells if c.method == "pos"]
+    tscan = [c for c in cells if c.method == "tscan"]
+    assert len(pos) == 2 and len(tscan) == 4  # a classic method runs for the first seed only
+    assert len({c.key for c in cells}) == len(cells)
+    assert len({c.training_key for c in tscan}) == 2  # one model per seed, reused across levels
+    assert all(c.identity()["protocol_version"] == 1 for c in cells)
+    bumped = sweep_from_dict(
+        {"name": "t", "compression": ["raw", "x264-250k"], "seeds": [0, 1], "version": 2}
+    )
+    assert {c.key for c in expand(bumped, ENTRIES, {})}.isdisjoint({c.key for c in cells})
+    with pytest.raises(ConfigError, match="unknown keys"):
+        sweep_from_dict({"nmae": "typo"})
+
+
+# ------------------------------------------------------------------------------------- real sweeps
+def _gray_video(path: Path, frames: int, fps: int = 30) -> None:
+    """A video with no face in it (uniform gray): preprocessing must refuse it with NoFaceError."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "bgr0"
+        for _ in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), 128, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def _manifest(folder: Path, rows) -> Path:
+    """rows: (recording, video_bytes | 'gray', ppg) -> a manifest dataset folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["subject,video,ground_truth"]
+    for i, (rec, video, ppg) in enumerate(rows):
+        target = folder / f"r{i}.mkv"
+        if video == "gray":
+            _gray_video(target, len(rec.ppg))
+        else:
+            target.write_bytes(video)
+        gt = folder / f"r{i}.csv"
+        gt.write_text("time_s,ppg\n" + "".join(f"{t:.6f},{p}\n" for t, p in zip(rec.ppg_times, ppg)))
+        lines.append(f"{rec.subject}-{i},{target.name},{gt.name}")
+    (folder / "manifest.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    from benchmark.data.datasets import load_dataset
+
+    recs = load_dataset("synth", preset="smoke", subjects=3, scenarios=["still"], duration_s=8.0)
+    root = tmp_path_factory.mktemp("manifests")
+    good = [(r, r.video.read_bytes(), r.ppg) for r in recs]
+    data = recs[0].video.read_bytes()
+    nan_ppg = recs[0].ppg.copy()
+    nan_ppg[10:20] = np.nan
+    return {
+        "good": _manifest(root / "good", good),
+        "noface": _manifest(root / "noface", [*good[:2], (recs[2], "gray", recs[2].ppg)]),
+        "corrupt": _manifest(root / "corrupt", [(recs[0], data[: len(data) // 2], recs[0].ppg)]),
+        "nan": _manifest(root / "nan", [(recs[0], data, nan_ppg)]),
+    }
+
+
+def _sweep_file(path: Path, name: str, datasets: dict, test_on: list[str], levels, methods) -> Path:
+    doc = {
+        "name": name,
+        "datasets": {k: {"adapter": "manifest", "root": str(v)} for k, v in datasets.items() if k in test_on},
+        "protocol": "cross",
+        "train_on": [test_on[0]],
+        "test_on": test_on,
+        "compression": levels,
+        "methods": methods,
+        "evaluation": {"window_s": 4.0, "stride_s": 2.0},
+    }
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _run(sweep: Path, db: Path, lb: Path, **popen) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmark",
+        "run",
+        "--sweep",
+        str(sweep),
+        "--db",
+        str(db),
+        "--leaderboard-dir",
+        str(lb),
+        "--no-progress",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        cmd, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen
+    )
+
+
+@pytest.mark.slow
+def test_failures_are_recorded_with_their_reason_and_the_rest_is_scored(datasets, tmp_path):
+    sweep = _sweep_file(
+        tmp_path / "s.yaml", "failures", datasets, ["noface", "corrupt", "nan"], ["raw"], ["pos", "green"]
+    )
+    proc = _run(sweep, tmp_path / "r.sqlite", tmp_path / "lb")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        cells = {(c["method"], c["test_set"]): c for c in store.cells()}
+        assert len(cells) == 6
+        for method in ("pos", "green"):
+            ok = cells[(method, "noface")]
+            assert ok["status"] == "done" and ok["metrics"]["n"] == 2 and ok["metrics"]["n_failed"] == 1
+            failed = [p for p in store.predictions(ok["key"], whole_only=True) if p["error"]]
+            assert len(failed) == 1 and failed[0]["error"].startswith("NoFaceError")
+            assert cells[(method, "corrupt")]["status"] == "failed"
+            assert "truncated or corrupt" in cells[(method, "corrupt")]["error"]
+            assert cells[(method, "nan")]["status"] == "failed" and "NaN" in cells[(method, "nan")]["error"]
+    corrupt_md = (tmp_path / "lb" / "noface-to-corrupt.md").read_text()
+    assert "| classic | pos | failed |" in corrupt_md and "truncated or corrupt" in corrupt_md
+    noface_md = (tmp_path / "lb" / "noface-to-noface.md").read_text()
+    assert "(1 rec. failed)" in noface_md
+
+
+@pytest.mark.slow
+def test_sigkill_mid_sweep_then_rerun_resumes_with_identical_tables(datasets, tmp_path):
+    levels, methods = ["raw", "x264-250k", "mpeg4-500k"], ["pos", "green", "chrom"]
+    sweep = _sweep_file(tmp_path / "s.yaml", "resume", datasets, ["good"], levels, methods)
+    db = tmp_path / "killed.sqlite"
+    proc = _run(sweep, db, tmp_path / "lb_killed")
+    deadline = time.time() + 240
+    done = 0
+    while time.time() < deadline and proc.poll() is None:
+        if db.is_file():
+            with ResultStore(db) as store:
+                done = store.count("cells")
+            if done >= 2:
+                break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the sweep ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    with ResultStore(db) as store:
+        killed_at = store.count("cells")
+    assert 2 <= killed_at < 9 and integrity_problems(db) == []
+
+    resumed = _run(sweep, db, tmp_path / "lb_killed")
+    out, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, out
+    assert f"{killed_at} skipped (already done)" in out
+    clean = _run(sweep, tmp_path / "clean.sqlite", tmp_path / "lb_clean")
+    out, _ = clean.communicate(timeout=300)
+    assert clean.returncode == 0, out
+    with ResultStore(db) as a, ResultStore(tmp_path / "clean.sqlite") as b:
+        assert a.count("cells") == b.count("cells") == 9 and a.count("predictions") == b.count("predictions")
+        assert {c["key"] for c in a.cells()} == {c["key"] for c in b.cells()}
+        assert all(c["status"] == "done" for c in a.cells())
+    assert integrity_problems(db) == []
+    for name in ("good-to-good.md", "good-to-good.csv"):
+        assert (tmp_path / "lb_killed" / name).read_text() == (tmp_path / "lb_clean" / name).read_text()
