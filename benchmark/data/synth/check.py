@@ -11,9 +11,18 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import medfilt
 
 from benchmark.data.synth.subjects import detect_faces
 from benchmark.errors import NoFaceError
+
+
+# Forehead and cheeks+nose, as fractions of the Haar box (y0, y1, x0, x1): skin, no eyes, brows or mouth.
+SKIN_PATCHES = ((0.06, 0.24, 0.28, 0.72), (0.52, 0.72, 0.18, 0.82))
+
+
+def _span(origin: float, size: float, lo: float, hi: float) -> slice:
+    return slice(int(round(origin + lo * size)), int(round(origin + hi * size)))
 
 
 def face_rgb_trace(video: Path, every: int = 10) -> tuple[np.ndarray, float]:
@@ -35,11 +44,19 @@ def face_rgb_trace(video: Path, every: int = 10) -> tuple[np.ndarray, float]:
         raise NoFaceError(video, "no face in any sampled frame")
     at = np.array([i for i, _ in hits], dtype=float)
     boxes = np.array([b for _, b in hits], dtype=float)
+    # Haar box sizes jump between scale steps (x1.2): a running median keeps the region steady.
+    centre = boxes[:, :2] + boxes[:, 2:] / 2
+    size = medfilt(boxes[:, 2], min(5, len(boxes) // 2 * 2 + 1 if len(boxes) % 2 else len(boxes) - 1 or 1))
     t = np.arange(n)
-    x, y, w, h = (np.interp(t, at, boxes[:, k]) for k in range(4))
-    x0, x1 = np.round(x + 0.2 * w).astype(int), np.round(x + 0.8 * w).astype(int)
-    y0, y1 = np.round(y + 0.15 * h).astype(int), np.round(y + 0.85 * h).astype(int)
-    trace = np.stack([frames[i, y0[i] : y1[i], x0[i] : x1[i]].reshape(-1, 3).mean(axis=0) for i in range(n)])
+    cx, cy, s = np.interp(t, at, centre[:, 0]), np.interp(t, at, centre[:, 1]), np.interp(t, at, size)
+    trace = np.empty((n, 3))
+    for i in range(n):
+        x, y = cx[i] - s[i] / 2, cy[i] - s[i] / 2
+        parts = [
+            frames[i, _span(y, s[i], a, b), _span(x, s[i], c, d)].reshape(-1, 3)
+            for a, b, c, d in SKIN_PATCHES
+        ]
+        trace[i] = np.concatenate(parts).mean(axis=0)
     return trace, len(hits) / len(sampled)
 
 

@@ -33,7 +33,7 @@ PRESETS: dict[str, Preset] = {
     # CI: a few short, small clips; generated in seconds.
     "smoke": Preset("smoke", 6, ("still", "combined"), 10.0, 30.0, 160, 120),
     # make bench-all: 12 subjects x every scenario, enough for an 8/2/2 subject-disjoint split.
-    "quick": Preset("quick", 12, SCENARIO_ORDER, 20.0, 30.0, 320, 240),
+    "quick": Preset("quick", 12, SCENARIO_ORDER, 20.0, 30.0, 256, 192),
     # GPUs: more subjects, one minute each, VGA.
     "full": Preset("full", 24, SCENARIO_ORDER, 60.0, 30.0, 640, 480),
 }
