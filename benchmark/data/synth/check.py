@@ -16,7 +16,6 @@ from scipy.signal import medfilt
 from benchmark.data.synth.subjects import detect_faces
 from benchmark.errors import NoFaceError
 
-
 # Forehead and cheeks+nose, as fractions of the Haar box (y0, y1, x0, x1): skin, no eyes, brows or mouth.
 SKIN_PATCHES = ((0.06, 0.24, 0.28, 0.72), (0.52, 0.72, 0.18, 0.82))
 

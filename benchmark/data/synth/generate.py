@@ -18,6 +18,7 @@ import os
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
+from fractions import Fraction
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -87,9 +88,22 @@ def _write_recording_star(a):
     return write_recording(*a)
 
 
+def write_video(path: Path, frames, fps: float, width: int, height: int) -> None:
+    """Stream RGB uint8 frames into a lossless FFV1 (bgr0) Matroska file, frame i at i / fps."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = width, height, "bgr0"
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
 def write_recording(folder: Path, preset: Preset, seed: int, subject_index: int, scenario: str) -> Path:
     """Render and write one recording (video, ppg.csv, meta.json) into `folder`; atomic by rename."""
-    import av
     import cv2
 
     from benchmark.data.synth.physics import PulseModel, sample_pulse_params
@@ -118,15 +132,10 @@ def write_recording(folder: Path, preset: Preset, seed: int, subject_index: int,
     tmp = folder / (rec_id + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    with av.open(str(tmp / "video.mkv"), "w") as container:
-        stream = container.add_stream("ffv1", rate=int(round(preset.fps)))
-        stream.width, stream.height, stream.pix_fmt = preset.width, preset.height, "bgr0"
-        for i in range(n):
-            rgb = camera.expose(renderer.radiance(traj, i, float(blood[i])), traj.white_balance[i])
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
+    frames = (
+        camera.expose(renderer.radiance(traj, i, float(blood[i])), traj.white_balance[i]) for i in range(n)
+    )
+    write_video(tmp / "video.mkv", frames, preset.fps, preset.width, preset.height)
 
     ppg = pulse.reference(times)
     lines = ["time_s,ppg"] + [f"{t:.6f},{v:.6f}" for t, v in zip(times, ppg)]
