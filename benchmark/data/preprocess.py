@@ -13,8 +13,11 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import shutil
+import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -128,6 +131,40 @@ def _remove_stale_temporaries(root: Path, key: str) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def prefetch(chunks: Iterator[np.ndarray], depth: int = 1) -> Iterator[np.ndarray]:
+    """Decodes the next chunk in a thread while the caller works on this one (decoders and OpenCV release
+    the GIL, so decoding and the face stage overlap). At most `depth` chunks wait: memory stays flat."""
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        ready.put(chunk, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ready.put(done)
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer, raised there
+            ready.put(err)
+
+    thread = threading.Thread(target=produce, name="decode-prefetch", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _build(recording: Recording, level: CompressionLevel, face: FaceConfig, size: int, tmp: Path) -> dict:
     """Streams the (compressed) video through the face stage into `tmp`; returns the manifest."""
     from benchmark.data.video import open_video
@@ -139,7 +176,7 @@ def _build(recording: Recording, level: CompressionLevel, face: FaceConfig, size
     with open_video(compressed.path, recording.fps) as reader, open(tmp / FRAMES, "wb") as out:
         tracker = FaceTracker(face, size, recording.fps, recording.video)
         source = {"decoded": str(compressed.path.name), "width": reader.width, "height": reader.height}
-        for chunk in reader.iter_chunks(CHUNK):
+        for chunk in prefetch(reader.iter_chunks(CHUNK)):
             result = tracker.process(chunk, n)
             out.write(result.crops.tobytes())
             boxes.append(result.boxes)
