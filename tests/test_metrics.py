@@ -120,3 +120,24 @@ def test_snr_summary_and_metric_class():
     m.update(torch.tensor(snr[2:]))
     assert m.compute().item() == pytest.approx(5.0)
     assert higher_is_better("snr") and higher_is_better("pearson") and not higher_is_better("mae")
+
+
+def test_plots_are_written_as_png(tmp_path):
+    import matplotlib.image
+
+    from benchmark.evaluation.plots import bland_altman, bvp_and_spectrum, scatter
+
+    rng = np.random.default_rng(4)
+    true = rng.uniform(55, 110, 25)
+    pred = np.append(true[:-1] + rng.normal(0, 4, 24), np.nan)  # one failed recording
+    paths = [
+        bland_altman(pred, true, tmp_path / "ba.png", title="pos"),
+        scatter(pred, true, tmp_path / "sub" / "scatter.png", title="pos"),
+        bvp_and_spectrum(
+            np.sin(np.arange(300) / 30 * 2 * np.pi * 1.2), 30.0, tmp_path / "bvp.png", hr_bpm=72.0
+        ),
+    ]
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        image = matplotlib.image.imread(path)
+        assert image.shape[0] > 200 and image.shape[1] > 200 and image[..., :3].std() > 0.05
