@@ -21,7 +21,7 @@ from benchmark.data.synth.faces import TONE_NAMES
 from benchmark.data.synth.generate import MARKER, generate, write_recording, write_video
 from benchmark.data.synth.physics import HR_LIMITS, PulseModel, sample_pulse_params
 from benchmark.data.synth.presets import PRESETS, get_preset
-from benchmark.data.synth.subjects import build_subject, detect_faces
+from benchmark.data.synth.subjects import build_subject
 from benchmark.errors import ConfigError, DataError
 from benchmark.paths import PROJECT_ROOT
 
@@ -187,30 +187,21 @@ def still_and_combined(tmp_path_factory):
 
 @pytest.mark.slow
 def test_pulse_is_in_the_pixels_and_nuisances_hurt(still_and_combined):
-    from benchmark.data.synth.check import evaluate, mae_by
+    from scipy import signal
+
+    from benchmark.data.synth.check import evaluate, face_rgb_trace, mae_by
 
     rows = evaluate(still_and_combined, methods=("pos", "green"))
     mae = mae_by(rows, "scenario", methods=("pos", "green"))
     assert mae["still"]["pos"] < 2.0, rows
     assert mae["combined"]["pos"] > mae["still"]["pos"] + 2.0, rows
     assert mae["combined"]["green"] > mae["still"]["green"], rows
-    assert all(r["detection_rate"] == 1.0 for r in rows if r["scenario"] == "still"), rows
-
-
-@pytest.mark.slow
-def test_every_frame_has_one_haar_face_and_a_realistic_pulse_amplitude(still_and_combined):
-    from benchmark.data.synth.check import face_rgb_trace
-
-    for rec in still_and_combined:
-        frames = decode(rec.video)
-        missed = [i for i in range(0, len(frames), 5) if len(detect_faces(frames[i])) != 1]
-        assert len(missed) <= 0.02 * len(frames) / 5, (rec.id, missed)
-        if rec.tags["scenario"] == "still":
-            assert not missed, rec.id
-            trace, _ = face_rgb_trace(rec.video)
-            from scipy import signal
-
-            sos = signal.butter(3, (0.75, 2.5), "bandpass", fs=rec.fps, output="sos")
-            green = signal.sosfiltfilt(sos, trace[:, 1])
-            swing = np.percentile(green, 95) - np.percentile(green, 5)
-            assert 0.1 < swing < 3.0, (rec.id, swing)  # grey levels: a fraction of a level to a few
+    # The suite's detector finds exactly one face in every sampled frame (every 10th).
+    assert all(r["detection_rate"] == 1.0 for r in rows), rows
+    # Pulse amplitude in the pixels: a fraction of a grey level to a few, as in real video.
+    rec = next(r for r in still_and_combined if r.tags["scenario"] == "still")
+    trace, _ = face_rgb_trace(rec.video)
+    sos = signal.butter(3, (0.75, 2.5), "bandpass", fs=rec.fps, output="sos")
+    green = signal.sosfiltfilt(sos, trace[:, 1])
+    swing = np.percentile(green, 95) - np.percentile(green, 5)
+    assert 0.1 < swing < 3.0, swing
