@@ -91,11 +91,10 @@ def test_classic_method_gets_the_recording_fps():
 
 
 FACE_BOX_STEPS = (
-    "known defect of the face stage (benchmark/data/face.py, issue 4): the box is re-detected every 30 "
-    "frames "
-    "and moves a few pixels each time, each step shifts the crop's mean RGB ~13x a normal frame-to-frame "
-    "change, and CHROM's in-window band-pass turns the 1 Hz steps into a false peak (77.3 bpm); with the box "
-    "held still between detections CHROM gives 71.0. Remove this mark when the face stage stops jumping."
+    "known defect of the face stage (benchmark/data/face.py, issue 4): the box is re-detected every 30 frames"
+    " and moves a few pixels each time; each step shifts the crop's mean RGB ~13x a normal frame-to-frame"
+    " change, and CHROM's in-window band-pass turns the 1 Hz steps into a false peak (77.3 bpm). With the box"
+    " held still between detections CHROM gives 71.0. Remove this mark when the face stage stops jumping."
 )
 
 
