@@ -70,13 +70,10 @@ def sweep_from_args(args: argparse.Namespace):
 
 
 def main(args: argparse.Namespace) -> int:
-    import logging
     import time
 
     from benchmark.runner.sweep import db_path_of, run_sweep
 
-    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     sweep = sweep_from_args(args)
     start = time.perf_counter()
     if args.profile_efficiency:

@@ -18,6 +18,8 @@ from benchmark.runner.store import WHOLE, CellResult, Prediction
 
 log = logging.getLogger(__name__)
 
+CACHE_SIZE = 128  # crops cached at this side (as the datamodule does), resized per method by predict_bvp
+
 
 def heart_rates(bvp: np.ndarray, ppg: np.ndarray, fps: float, ev) -> list[tuple]:
     """[(window, start_s, hr_pred, hr_true, snr_db, error)] for the whole recording and each window.
@@ -48,13 +50,11 @@ def heart_rates(bvp: np.ndarray, ppg: np.ndarray, fps: float, ev) -> list[tuple]
 def predict_recording(cell: Cell, module, recording) -> list[Prediction]:
     """Preprocess at the cell's level, predict, read heart rates; a BenchmarkError fails the recording."""
     from benchmark.data.preprocess import preprocess_recording
-
     from benchmark.evaluation.inference import predict_bvp
 
-    spec = module.input_spec
     key, subject = recording.key, recording.subject
     try:
-        pre = preprocess_recording(recording, cell.level, face_config(cell.sweep.face), spec.size)
+        pre = preprocess_recording(recording, cell.level, face_config(cell.sweep.face), CACHE_SIZE)
         # predict_bvp already integrates difference-signal outputs: the BVP here is a pulse wave
         bvp = np.asarray(predict_bvp(module, pre.frames, pre.fps, source=recording.video), dtype=np.float64)
         ppg = np.asarray(pre.ppg, dtype=np.float64)

@@ -108,11 +108,12 @@ class Trainer:
 
     def train(self, cell: Cell) -> Path:
         from benchmark.data.datamodule import RPPGDataModule
-
         from benchmark.methods import create_method
         from benchmark.methods.training import fit_method
         from benchmark.runner.evaluate import face_config
 
+        for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)  # one line per fit is ours; theirs is noise
         recipe = cell.recipe
         train, val = self.data.train_val(cell)
         kwargs = self.factory_kwargs(cell)
