@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import csv
+
+import pytest
 
 from benchmark.leaderboard import gate
 from benchmark.leaderboard.tables import ENTRY_COLUMNS
@@ -73,3 +76,54 @@ def test_update_writes_the_baseline(tmp_path):
     target = tmp_path / "sub" / "baseline.csv"
     assert _run(target, results, update=True) == 0
     assert target.read_text() == results.read_text()
+
+
+# ------------------------------------------------------------------------ a real sweep, degraded on purpose
+DEGRADED = {"on": False}
+
+
+def probe(**overrides):
+    """POS, or POS with its output shuffled in time when DEGRADED["on"] (a method made worse on purpose)."""
+    import torch
+
+    from benchmark.methods.base import MethodModule
+    from benchmark.methods.classic import CLASSIC_SPEC, ClassicNet
+
+    class Shuffled(ClassicNet):
+        def forward(self, x):
+            out = super().forward(x)
+            return out[:, torch.randperm(out.shape[1], generator=torch.Generator().manual_seed(0))]
+
+    net = (Shuffled if DEGRADED["on"] else ClassicNet)("pos")
+    return MethodModule(net, CLASSIC_SPEC, loss=None, kind="none", name="gate-probe")
+
+
+@pytest.fixture
+def probe_method():
+    from benchmark.methods import METHODS, register_method
+
+    register_method("gate-probe", f"{__name__}:probe", kind="none", family="test")
+    yield "gate-probe"
+    METHODS._items.pop("gate-probe")  # other tests loop over the catalogue
+    DEGRADED["on"] = False
+
+
+@pytest.mark.slow
+def test_gate_on_a_real_sweep_fails_a_degraded_method_and_passes_unchanged(tmp_path, probe_method, capsys):
+    from sweep_data import build_datasets, sweep_file
+
+    from benchmark.cli import main
+
+    data = build_datasets(tmp_path / "data")
+    sweep = sweep_file(tmp_path / "s.yaml", "gate", data, ["good"], ["raw"], [probe_method, "green"])
+    baseline = tmp_path / "baseline.csv"
+    common = ["gate", "--baseline", str(baseline), "--sweep", str(sweep), "--no-progress"]
+    assert main([*common, "--update"]) == 0
+    rows = list(csv.DictReader(open(baseline)))
+    assert {r["method"] for r in rows} == {probe_method, "green"} and all(r["mae"] for r in rows)
+    assert main(common) == 0  # deterministic: the same code gives the same MAE
+    assert "gate: passed" in capsys.readouterr().out
+    DEGRADED["on"] = True
+    assert main(common) == 1
+    out = capsys.readouterr().out
+    assert "gate: FAILED, 1 regression(s)" in out and f"| {probe_method} | good | raw |" in out

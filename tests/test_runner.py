@@ -13,10 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
-import yaml
+from sweep_data import build_datasets, sweep_file
 
 from benchmark.errors import ConfigError
 from benchmark.paths import PROJECT_ROOT
@@ -65,67 +63,9 @@ def test_cell_keys_and_training_reuse():
 
 
 # ------------------------------------------------------------------------------------- real sweeps
-def _gray_video(path: Path, frames: int, fps: int = 30) -> None:
-    """A video with no face in it (uniform gray): preprocessing must refuse it with NoFaceError."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 160, 120, "bgr0"
-        for _ in range(frames):
-            frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), 128, np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
-def _manifest(folder: Path, rows) -> Path:
-    """rows: (recording, video_bytes | 'gray', ppg) -> a manifest dataset folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    lines = ["subject,video,ground_truth"]
-    for i, (rec, video, ppg) in enumerate(rows):
-        target = folder / f"r{i}.mkv"
-        if video == "gray":
-            _gray_video(target, len(rec.ppg))
-        else:
-            target.write_bytes(video)
-        gt = folder / f"r{i}.csv"
-        gt.write_text("time_s,ppg\n" + "".join(f"{t:.6f},{p}\n" for t, p in zip(rec.ppg_times, ppg)))
-        lines.append(f"{rec.subject}-{i},{target.name},{gt.name}")
-    (folder / "manifest.csv").write_text("\n".join(lines) + "\n")
-    return folder
-
-
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory):
-    from benchmark.data.datasets import load_dataset
-
-    recs = load_dataset("synth", preset="smoke", subjects=3, scenarios=["still"], duration_s=8.0)
-    root = tmp_path_factory.mktemp("manifests")
-    good = [(r, r.video.read_bytes(), r.ppg) for r in recs]
-    data = recs[0].video.read_bytes()
-    nan_ppg = recs[0].ppg.copy()
-    nan_ppg[10:20] = np.nan
-    return {
-        "good": _manifest(root / "good", good),
-        "noface": _manifest(root / "noface", [*good[:2], (recs[2], "gray", recs[2].ppg)]),
-        "corrupt": _manifest(root / "corrupt", [(recs[0], data[: len(data) // 2], recs[0].ppg)]),
-        "nan": _manifest(root / "nan", [(recs[0], data, nan_ppg)]),
-    }
-
-
-def _sweep_file(path: Path, name: str, datasets: dict, test_on: list[str], levels, methods) -> Path:
-    doc = {
-        "name": name,
-        "datasets": {k: {"adapter": "manifest", "root": str(v)} for k, v in datasets.items() if k in test_on},
-        "protocol": "cross",
-        "train_on": [test_on[0]],
-        "test_on": test_on,
-        "compression": levels,
-        "methods": methods,
-        "evaluation": {"window_s": 4.0, "stride_s": 2.0},
-    }
-    path.write_text(yaml.safe_dump(doc))
-    return path
+    return build_datasets(tmp_path_factory.mktemp("manifests"))
 
 
 def _run(sweep: Path, db: Path, lb: Path, **popen) -> subprocess.Popen:
@@ -159,7 +99,7 @@ def _run_here(sweep: Path, db: Path, lb: Path) -> int:
 
 @pytest.mark.slow
 def test_failures_are_recorded_with_their_reason_and_the_rest_is_scored(datasets, tmp_path):
-    sweep = _sweep_file(
+    sweep = sweep_file(
         tmp_path / "s.yaml", "failures", datasets, ["noface", "corrupt", "nan"], ["raw"], ["pos", "green"]
     )
     assert _run_here(sweep, tmp_path / "r.sqlite", tmp_path / "lb") == 0
@@ -183,7 +123,7 @@ def test_failures_are_recorded_with_their_reason_and_the_rest_is_scored(datasets
 @pytest.mark.slow
 def test_sigkill_mid_sweep_then_rerun_resumes_with_identical_tables(datasets, tmp_path):
     levels, methods = ["raw", "x264-250k"], ["pos", "green"]
-    sweep = _sweep_file(tmp_path / "s.yaml", "resume", datasets, ["good"], levels, methods)
+    sweep = sweep_file(tmp_path / "s.yaml", "resume", datasets, ["good"], levels, methods)
     db = tmp_path / "killed.sqlite"
     proc = _run(sweep, db, tmp_path / "lb_killed")
     deadline = time.time() + 240
