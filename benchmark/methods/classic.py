@@ -117,7 +117,8 @@ def pbv_bvp(rgb: np.ndarray, fps: float) -> np.ndarray:
     q = c @ np.swapaxes(c, -1, -2)  # [B, 3, 3]
     w = np.linalg.solve(q + EPS * np.eye(3), pbv_vec[..., None])  # [B, 3, 1]
     bvp = (np.swapaxes(c, -1, -2) @ w)[..., 0]  # [B, T]
-    return bvp / (np.swapaxes(pbv_vec[..., None], -1, -2) @ w)[..., 0]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a flat trace gives NaN: the HR stage refuses it
+        return bvp / (np.swapaxes(pbv_vec[..., None], -1, -2) @ w)[..., 0]
 
 
 @CLASSIC.register("lgi")
