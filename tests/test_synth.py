@@ -144,6 +144,12 @@ def test_generation_is_cached_and_atomic(tmp_path):
     assert (folder / MARKER).is_file() and (folder / "s01-combined" / "video.mkv").is_file()
     assert kept.stat().st_mtime_ns == kept_time
     assert not list(folder.glob("*.tmp"))
+    # Data written by another generator version is not trusted: it is regenerated.
+    for meta in [folder / MARKER, *folder.glob("*/meta.json")]:
+        meta.write_text(json.dumps({**json.loads(meta.read_text()), "generator_version": 0}))
+    generate(preset, seed=3, root=tmp_path, jobs=1)
+    assert kept.stat().st_mtime_ns != kept_time
+    assert json.loads((folder / MARKER).read_text())["generator_version"] > 0
 
 
 def test_adapter_yields_recordings_with_truth_and_a_subject_disjoint_split(tmp_path):

@@ -27,7 +27,7 @@ import numpy as np
 from benchmark.data.synth.presets import PRESETS, SCENARIO_ORDER, Preset
 from benchmark.paths import cache_dir
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # bump when the output changes: older caches are regenerated
 MARKER = "COMPLETE.json"
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,18 @@ def recording_ids(preset: Preset) -> list[tuple[str, int, str]]:
 
 
 def is_complete(folder: Path) -> bool:
-    return (folder / MARKER).is_file()
+    """True when the folder's marker exists and was written by this generator version."""
+    try:
+        return json.loads((folder / MARKER).read_text())["generator_version"] == GENERATOR_VERSION
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _recording_done(folder: Path) -> bool:
+    try:
+        return json.loads((folder / "meta.json").read_text())["generator_version"] == GENERATOR_VERSION
+    except (OSError, ValueError, KeyError):
+        return False
 
 
 def generate(preset: Preset, seed: int = 0, root: Path | None = None, jobs: int | None = None) -> Path:
@@ -60,7 +71,7 @@ def generate(preset: Preset, seed: int = 0, root: Path | None = None, jobs: int 
         log.info("SynthPulse %s is cached in %s", folder.name, folder)
         return folder
     folder.mkdir(parents=True, exist_ok=True)
-    todo = [r for r in recording_ids(preset) if not (folder / r[0] / "meta.json").is_file()]
+    todo = [r for r in recording_ids(preset) if not _recording_done(folder / r[0])]
     start = time.perf_counter()
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     log.info("SynthPulse: generating %d recordings of %s with %d process(es)", len(todo), folder.name, jobs)

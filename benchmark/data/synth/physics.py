@@ -31,7 +31,7 @@ def smooth_noise(rng: np.random.Generator, t: np.ndarray, f_lo: float, f_hi: flo
 class PulseParams:
     """Per-recording physiology. ptt_offset_s is per subject: the reference PPG lags the face by it."""
 
-    hr_mean_bpm: float
+    hr_base_bpm: float
     hr_drift_bpm: float
     hrv_bpm: float
     resp_hz: float
@@ -51,7 +51,7 @@ class PulseParams:
 def sample_pulse_params(rng: np.random.Generator, ptt_offset_s: float) -> PulseParams:
     """Draw one recording's physiology; heart rates stay inside HR_LIMITS including drift and variability."""
     return PulseParams(
-        hr_mean_bpm=float(rng.uniform(52.0, 135.0)),
+        hr_base_bpm=float(rng.uniform(52.0, 135.0)),
         hr_drift_bpm=float(rng.uniform(1.0, 6.0)),
         hrv_bpm=float(rng.uniform(0.5, 3.0)),
         resp_hz=float(rng.uniform(0.15, 0.35)),
@@ -92,7 +92,7 @@ class PulseModel:
         mayer = p.hrv_bpm * smooth_noise(rng, self.t, 0.04, 0.15, 4)
         resp_phase = rng.uniform(0, 2 * np.pi)
         self.resp = np.sin(2 * np.pi * p.resp_hz * self.t + resp_phase)
-        hr = np.clip(p.hr_mean_bpm + drift + mayer + p.rsa_bpm * self.resp, *HR_LIMITS)
+        hr = np.clip(p.hr_base_bpm + drift + mayer + p.rsa_bpm * self.resp, *HR_LIMITS)
         self.hr = hr
         self.phase = np.cumsum(hr / 60.0) / FINE_HZ + rng.uniform(0, 1)
         shape = beat_shape(self.phase % 1.0, p)
