@@ -14,7 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmark.evaluation.hr import DEFAULT_BAND, fine_nfft  # noqa: E402
+from benchmark.errors import SignalError  # noqa: E402
+from benchmark.evaluation.hr import DEFAULT_BAND, fine_nfft, prepare  # noqa: E402
 
 
 def _finite_pairs(pred, true) -> tuple[np.ndarray, np.ndarray, int]:
@@ -77,7 +78,12 @@ def bvp_and_spectrum(
     x = np.asarray(bvp, float)
     t = np.arange(x.size) / fps
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5))
-    ax1.plot(t, x, lw=0.8)
+    ax1.plot(t, x, lw=0.8, color="0.6", label="method output")
+    try:  # what the heart-rate estimator sees: detrended and band-passed
+        ax1.plot(t, prepare(x, fps, band), lw=1.0, color="C0", label="band-passed")
+    except SignalError:
+        pass
+    ax1.legend(loc="upper right", fontsize=8)
     ax1.set_xlabel("time (s)")
     ax1.set_ylabel("BVP (a.u.)")
     ax1.set_title(title)
