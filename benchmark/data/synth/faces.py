@@ -193,16 +193,22 @@ def photo_face(rng: np.random.Generator, size: int, tone: np.ndarray, hair: np.n
     mouth = _smooth_inside(np.sqrt(_ellipse(xx, yy, 109, 127, 19, 7)), 0.3)
     features = np.clip(eyes + brows + mouth, 0, 1)
     skin_ref = crop[(face > 0.9) & (features < 0.05)].mean(axis=0)
-    hair_mask = head * (1 - face) * (yy < 120)
+    # Skin beyond the face oval (jaw, ears, neck): skin-coloured pixels below the eyes, near the face.
+    ycrcb = cv2.cvtColor(astronaut()[20:240, 115:335], cv2.COLOR_RGB2YCrCb)
+    skin_colour = (ycrcb[..., 1] > 135) & (ycrcb[..., 1] < 180) & (ycrcb[..., 2] > 85) & (ycrcb[..., 2] < 135)
+    near = _smooth_inside(np.sqrt(_ellipse(xx, yy, 109, 130, 58, 80)), 0.1) * (yy > 85)
+    skin = np.maximum(face, cv2.GaussianBlur(skin_colour.astype(np.float32) * near, (0, 0), 1.5))
+    hair_mask = head * (1 - skin) * (yy < 120)
     hair_ref = crop[hair_mask > 0.9].mean(axis=0)
     recoloured = crop * (tone / skin_ref)[None, None, :]
     # Brows and eyes stay darker than the new skin; hair takes the subject's colour.
     recoloured = recoloured * (1 - 0.5 * (eyes + brows)[..., None].clip(0, 1))
-    albedo = recoloured * face[..., None] + crop * (1 - face[..., None])
+    albedo = recoloured * skin[..., None] + crop * (1 - skin[..., None])
     albedo = albedo * (1 - hair_mask[..., None]) + (crop * (hair / hair_ref))[...] * hair_mask[..., None]
     albedo = albedo * (1 + 0.04 * _lowfreq_noise(rng, 220, 5))[..., None]
 
     pulse = face * (1 - features) * (0.6 + 0.4 * np.exp(-_ellipse(xx, yy, 109, 62, 35, 14)))
+    pulse += 0.4 * (skin - face).clip(0, 1)
     pulse += face * (1 - features) * 0.4 * sum(np.exp(-_ellipse(xx, yy, cx, 110, 14, 12)) for cx in (82, 136))
     spec = (
         rng.uniform(0.3, 1.0)
@@ -223,4 +229,4 @@ def photo_face(rng: np.random.Generator, size: int, tone: np.ndarray, hair: np.n
     warped_head = cv2.warpAffine(head, m, (size, size), flags=cv2.INTER_LINEAR)
     albedo = stack[..., :3] * warped_head[..., None]
     maps = stack[..., 3:] * warped_head[..., None]
-    return FaceLayer(albedo.astype(np.float32), maps.astype(np.float32), (size / 2, size * 0.52), 80 * sx)
+    return FaceLayer(albedo.astype(np.float32), maps.astype(np.float32), (size / 2, size * 0.52), 95 * sx)
