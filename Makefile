@@ -7,7 +7,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast lint format bench-all bench-smoke gate clean-cache
+.PHONY: install test test-fast lint format bench-all bench-smoke gate readme clean-cache
 
 install: $(STAMP)
 
@@ -44,6 +44,10 @@ bench-smoke: $(STAMP)
 
 gate: $(STAMP)
 	$(PY) -m benchmark gate --baseline leaderboards/baseline/smoke.csv
+
+## make readme: regenerate the README's registry tables from the registries
+readme: $(STAMP)
+	$(PY) -m benchmark list --write-readme README.md
 
 clean-cache:
 	rm -rf .rppg_cache

@@ -15,14 +15,17 @@ from benchmark.errors import BenchmarkError
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("benchmark.runner.cli", "sweep datasets x compression levels x methods (the default command)"),
+    "run": ("benchmark.runner.cli", "sweep datasets x compression levels x methods (the default)"),
     "list": ("benchmark.list_cli", "list registered methods, datasets and compression levels"),
     "data": ("benchmark.data.datasets.cli", "check a dataset's layout: one line per recording it finds"),
     "synth": ("benchmark.data.synth.cli", "generate SynthPulse recordings"),
     "predict": ("benchmark.evaluation.predict_cli", "heart rate from your own video"),
     "profile": ("benchmark.profiling.cli", "parameters, MACs, latency and memory of each method"),
-    "leaderboard": ("benchmark.leaderboard.cli", "write leaderboard tables and plots from the results database"),
-    "gate": ("benchmark.leaderboard.gate", "fail when a method's MAE regresses against the committed baseline"),
+    "leaderboard": ("benchmark.leaderboard.cli", "write leaderboard tables and plots from the results"),
+    "gate": (
+        "benchmark.leaderboard.gate",
+        "fail when a method's MAE regresses against the committed baseline",
+    ),
 }
 
 
@@ -30,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmark",
         description="rppg-benchmark: remote photoplethysmography methods x datasets x compression levels.",
-        epilog="With no command, the arguments go to `run`, e.g. `python -m benchmark --methods tdm,sspd,rppgnet`.",
+        epilog="With no command, arguments go to `run`: `python -m benchmark --methods tdm,sspd,rppgnet`.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="command")
@@ -54,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["run", *argv]
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(message)s")
+    level = logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     if args.command is None:
         parser.print_help()
         return 0

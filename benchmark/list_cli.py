@@ -7,9 +7,12 @@ import json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("what", nargs="?", choices=["methods", "datasets", "compression"], help="one table only")
+    parser.add_argument(
+        "what", nargs="?", choices=["methods", "datasets", "compression"], help="one table only"
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--markdown", action="store_true", help="Markdown tables (the README's are these)")
+    parser.add_argument("--write-readme", metavar="PATH", help="rewrite the registry block of this README")
 
 
 def collect() -> dict[str, list[dict]]:
@@ -23,7 +26,8 @@ def collect() -> dict[str, list[dict]]:
         for _, e in METHODS.items()
     ]
     datasets = [
-        {"name": name, "env_var": cls.env_var, "description": cls.description} for name, cls in DATASETS.items()
+        {"name": name, "env_var": cls.env_var, "description": cls.description}
+        for name, cls in DATASETS.items()
     ]
     levels = [level.describe() for level in compression_levels().values()]
     return {"methods": methods, "datasets": datasets, "compression": levels}
@@ -50,11 +54,30 @@ def markdown_table(rows: list[dict]) -> str:
 
 def markdown_tables(tables: dict[str, list[dict]]) -> str:
     """The README's registry tables, generated (tests/test_readme.py checks the README matches)."""
-    return "\n\n".join(f"**{title}** ({len(rows)})\n\n{markdown_table(rows)}" for title, rows in tables.items())
+    return "\n\n".join(
+        f"**{title}** ({len(rows)})\n\n{markdown_table(rows)}" for title, rows in tables.items()
+    )
+
+
+README_BEGIN, README_END = "<!-- registry-tables:begin -->", "<!-- registry-tables:end -->"
+
+
+def write_readme_tables(path: str, tables: dict[str, list[dict]]) -> None:
+    """Replace what stands between the README's registry markers with freshly generated tables."""
+    text = open(path, encoding="utf-8").read()
+    head, sep, rest = text.partition(README_BEGIN)
+    _, sep2, tail = rest.partition(README_END)
+    if not (sep and sep2):
+        raise SystemExit(f"{path}: markers {README_BEGIN} ... {README_END} not found")
+    block = f"{README_BEGIN}\n{markdown_tables(tables)}\n{README_END}"
+    open(path, "w", encoding="utf-8").write(head + block + tail)
 
 
 def main(args: argparse.Namespace) -> int:
     tables = collect()
+    if args.write_readme:
+        write_readme_tables(args.write_readme, tables)
+        return 0
     if args.what:
         tables = {args.what: tables[args.what]}
     if args.json:

@@ -24,7 +24,9 @@ def test_registry_rejects_duplicates_and_names_known_items():
 
 
 def test_help_lists_every_command():
-    out = subprocess.run([sys.executable, "-m", "benchmark", "--help"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmark", "--help"], capture_output=True, text=True, check=True
+    )
     for name in COMMANDS:
         assert name in out.stdout
 

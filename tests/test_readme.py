@@ -3,10 +3,10 @@
 import re
 from pathlib import Path
 
-from benchmark.list_cli import collect, markdown_tables
+from benchmark.list_cli import README_BEGIN, README_END, collect, markdown_tables
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-BEGIN, END = "<!-- registry-tables:begin -->", "<!-- registry-tables:end -->"
+BEGIN, END = README_BEGIN, README_END
 
 
 def test_readme_registry_tables_match_the_registries():
@@ -14,9 +14,7 @@ def test_readme_registry_tables_match_the_registries():
     match = re.search(re.escape(BEGIN) + r"\n(.*?)\n" + re.escape(END), text, re.S)
     assert match, f"README.md lacks the {BEGIN} ... {END} block"
     expected = markdown_tables(collect())
-    assert match.group(1).strip() == expected.strip(), (
-        "README registry tables are stale: run `python -m benchmark list --markdown` and paste between the markers"
-    )
+    assert match.group(1).strip() == expected.strip(), "README registry tables are stale: run `make readme`"
 
 
 def test_readme_states_the_two_setup_commands():

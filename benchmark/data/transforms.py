@@ -50,7 +50,8 @@ def diff_and_standardized_frames(frames: np.ndarray) -> np.ndarray:
 
 def rgb_means(frames: np.ndarray) -> np.ndarray:
     """Per-frame spatial mean RGB [T, 3], for the classic methods."""
-    return frames.reshape(frames.shape[0], -1, frames.shape[-1]).astype(np.float64).mean(axis=1).astype(np.float32)
+    flat = frames.reshape(frames.shape[0], -1, frames.shape[-1]).astype(np.float64)
+    return flat.mean(axis=1).astype(np.float32)
 
 
 def diff_normalize_label(ppg: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Every method of the suite, one catalogue line each (see registry.py; the code lives in one file per family).
+"""Every method of the suite, one catalogue line each (registry.py); the code lives in one file per family.
 
 Adding a method: write `benchmark/methods/<family>.py` with its nn.Module and a factory returning a
 `MethodModule`, then add one `register_method` line here.

@@ -94,7 +94,9 @@ class MethodModule(pl.LightningModule):
         self.kind = kind
         self.optim = optim or OptimConfig()
         self.method_name = name
-        self.save_hyperparameters({"input_spec": asdict(input_spec), "optim": asdict(self.optim), "name": name})
+        self.save_hyperparameters(
+            {"input_spec": asdict(input_spec), "optim": asdict(self.optim), "name": name}
+        )
 
     @property
     def trains(self) -> bool:
