@@ -34,8 +34,8 @@ PRESETS: dict[str, Preset] = {
     "smoke": Preset("smoke", 6, ("still", "combined"), 10.0, 30.0, 160, 120),
     # make bench-all: 12 subjects x every scenario, enough for an 8/2/2 subject-disjoint split.
     "quick": Preset("quick", 12, SCENARIO_ORDER, 20.0, 30.0, 256, 192),
-    # GPUs: more subjects, one minute each, VGA.
-    "full": Preset("full", 24, SCENARIO_ORDER, 60.0, 30.0, 640, 480),
+    # GPUs: twice the subjects, 30 s clips, 320x240 (VGA would be ~55 GB of lossless video).
+    "full": Preset("full", 24, SCENARIO_ORDER, 30.0, 30.0, 320, 240),
 }
 
 
