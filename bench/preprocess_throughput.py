@@ -159,7 +159,8 @@ def report_memory(rows: dict[int, dict]) -> None:
     for seconds, row in rows.items():
         peak, imports = row["peak"], row["imports"]
         print(
-            f"peak memory, {seconds // 60}-minute video ({row['frames']} frames): ru_maxrss {peak['ru_maxrss']:.0f} MiB, "
+            f"peak memory, {seconds // 60}-minute video ({row['frames']} frames): "
+            f"ru_maxrss {peak['ru_maxrss']:.0f} MiB, "
             f"VmHWM {peak['vmhwm']:.0f} MiB (after imports {imports['ru_maxrss']:.0f} MiB; "
             f"{row['frames'] / row['seconds']:.0f} frames/s)"
         )
