@@ -160,3 +160,26 @@ def test_no_face_names_the_recording(tmp_path):
     with pytest.raises(NoFaceError, match="empty_room.mp4: recording physclips/empty: no face found"):
         preprocess_recording(recording, size=32, cache_root=tmp_path / "cache")
     assert not list((tmp_path / "cache").iterdir())
+
+
+def test_streaming_pass_matches_the_reader(clip):
+    info = preprocess.video_info(clip.video)
+    streamed = np.concatenate(list(preprocess.prefetch(preprocess.sequential_chunks(info, 64))))
+    with open_video(clip.video) as reader:
+        np.testing.assert_array_equal(streamed, reader.read())  # PyAV stream == decord, pixel for pixel
+    assert [len(c) for c in preprocess.sequential_chunks(info, 64)] == [64, 64, 22]
+
+
+def test_prefetch_hands_errors_over_and_stops_early():
+    def chunks(fail_at=None):
+        for i in range(5):
+            if i == fail_at:
+                raise ValueError(f"bad chunk {i}")
+            yield np.full(2, i)
+
+    assert [int(c[0]) for c in preprocess.prefetch(chunks())] == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="bad chunk 2"):
+        list(preprocess.prefetch(chunks(fail_at=2)))
+    early = preprocess.prefetch(chunks())
+    assert int(next(early)[0]) == 0
+    early.close()  # the consumer leaves: the producer thread must end, not block on a full queue

@@ -138,20 +138,24 @@ def prefetch(chunks: Iterator[np.ndarray], depth: int = 1) -> Iterator[np.ndarra
     stop = threading.Event()
     done = object()
 
+    def offer(item) -> bool:
+        """Puts `item` unless the consumer has gone; False once it has (never blocks forever)."""
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for chunk in chunks:
-                while not stop.is_set():
-                    try:
-                        ready.put(chunk, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(chunk):
                     return
-            ready.put(done)
+            offer(done)
         except BaseException as err:  # noqa: BLE001 - handed to the consumer, raised there
-            ready.put(err)
+            offer(err)
 
     thread = threading.Thread(target=produce, name="decode-prefetch", daemon=True)
     thread.start()
