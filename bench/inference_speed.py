@@ -2,11 +2,12 @@
 
     .venv/bin/python bench/inference_speed.py [--repeats 5] [--threads 2]
 
-For each network: the median latency of one clip in inference mode, in the default (contiguous) layout and
-in channels-last, with BatchNorm folded into the convolutions (eval mode) for the 3D nets; the faster
-layout is the one reported. The ratio is against the rPPG-Toolbox timings REPORTED IN ISSUE 6 (measured
-there on an idle machine of this kind); those reference numbers are NOT measured by this script, so the
-ratio is only as fair as the two machines' loads were equal. The KD ratio is measured here, in one run.
+For each network: the median latency of one clip in inference mode, in three forms: contiguous,
+channels-last, and TorchScript (traced, frozen, optimize_for_inference: oneDNN prepacked convolutions);
+BatchNorm is folded into the convolutions of the 3D nets. The fastest form is the one compared.
+The ratio is against the rPPG-Toolbox timings REPORTED IN ISSUE 6 (measured there on an idle machine of
+this kind); those reference numbers are NOT measured by this script, so the ratio is only as fair as the
+two machines' loads were equal (the load average is printed). The KD ratio is measured here, in one run.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import os
 import statistics
 import time
+import warnings
 
 import torch
 from torch import nn
@@ -52,12 +54,21 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def latency(net: nn.Module, shape: tuple[int, ...], channels_last: bool, repeats: int) -> float:
+VARIANTS = ("contiguous", "channels-last", "jit")
+
+
+def latency(net: nn.Module, shape: tuple[int, ...], variant: str, repeats: int) -> float:
+    """Median seconds of one forward in inference mode; variant: contiguous | channels-last | jit
+    (traced, frozen and optimised for inference: oneDNN prepacked convs with fused activations)."""
     x = torch.randn(shape)
-    if channels_last:  # 3D nets: channels_last_3d weights and input; 2D (CAN) nets: channels_last weights
+    if variant == "channels-last":  # 3D nets: channels_last_3d weights and input; 2D (CAN) nets: weights
         is_3d = any(isinstance(m, nn.Conv3d) for m in net.modules())
         net = net.to(memory_format=torch.channels_last_3d if is_3d else torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last_3d)
+    elif variant == "jit":
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings about shape checks in forward
+            net = torch.jit.optimize_for_inference(torch.jit.trace(net, x))
 
     def run():
         with torch.inference_mode():
@@ -79,29 +90,30 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats} runs")
     print("reference = rPPG-Toolbox latency stated in issue 6 (not measured in this run)")
-    header = f"{'network':<14}{'clip':<12}{'contig s':>10}{'ch-last s':>11}{'best s':>9}{'ref s':>8}"
-    print(f"{header}{'ref/ours':>10}")
+    print(
+        f"{'network':<14}{'clip':<12}"
+        + "".join(f"{v:>15}" for v in VARIANTS)
+        + f"{'ref s':>8}{'ref/best':>10}"
+    )
     for name, (overrides, shape, ref) in CASES.items():
-        contiguous = latency(prepared(name, overrides), shape, False, args.repeats)
-        channels_last = latency(prepared(name, overrides), shape, True, args.repeats)
-        best = min(contiguous, channels_last)
+        times = {v: latency(prepared(name, overrides), shape, v, args.repeats) for v in VARIANTS}
+        best = min(times.values())
         clip = "x".join(str(s) for s in shape[2:])
-        row = f"{name:<14}{clip:<12}{contiguous:>10.3f}{channels_last:>11.3f}{best:>9.3f}{ref:>8.2f}"
-        print(f"{row}{ref / best:>9.2f}x")
+        cells = "".join(f"{times[v]:>14.3f}s" for v in VARIANTS)
+        print(f"{name:<14}{clip:<12}{cells}{ref:>8.2f}{ref / best:>9.2f}x")
 
     print("\nKD student vs teacher, batch 1, 128x72x72, measured alternately in this run (best layout each):")
     shape = (1, 3, 128, 72, 72)
     best = {}
     for name in ("kd-teacher", "kd-student"):
-        best[name] = min((False, True), key=lambda cl, n=name: latency(prepared(n, {}), shape, cl, 1))
+        best[name] = min(VARIANTS, key=lambda v, n=name: latency(prepared(n, {}), shape, v, 1))
     nets = {name: prepared(name, {}) for name in best}
     times: dict[str, list[float]] = {name: [] for name in best}
     for _ in range(args.repeats):
         for name, net in nets.items():
             times[name].append(latency(net, shape, best[name], 1))
     t, s = statistics.median(times["kd-teacher"]), statistics.median(times["kd-student"])
-    layout = {n: "channels-last" if cl else "contiguous" for n, cl in best.items()}
-    print(f"teacher {t:.3f} s ({layout['kd-teacher']}), student {s:.3f} s ({layout['kd-student']})")
+    print(f"teacher {t:.3f} s ({best['kd-teacher']}), student {s:.3f} s ({best['kd-student']})")
     print(f"student speed-up {t / s:.2f}x (target >= 5x)")
     print(f"load average: {os.getloadavg()[0]:.1f} (timings compare only on an idle machine)")
 
