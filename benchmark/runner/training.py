@@ -117,6 +117,9 @@ class Trainer:
         recipe = cell.recipe
         train, val = self.data.train_val(cell)
         kwargs = self.factory_kwargs(cell)
+        import pytorch_lightning as pl
+
+        pl.seed_everything(cell.seed, workers=True, verbose=False)  # initial weights depend on the seed only
         module = create_method(cell.method, **kwargs)
         datamodule = RPPGDataModule(
             train,
