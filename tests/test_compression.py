@@ -150,3 +150,24 @@ def test_encode_is_cached_by_content_and_level(clip, tmp_path):
     assert compress_video(copy, "x264-crf28", cache_root=tmp_path).cached
     other = CompressionLevel("x264-crf28", "x264", "crf", 30.0)  # same name, other settings: new entry
     assert not compress_video(path, other, cache_root=tmp_path).cached
+
+
+def test_content_hash_is_the_file_sha256_and_follows_edits(tmp_path):
+    import hashlib
+    import os
+
+    from benchmark.data.compression import content_hash
+
+    video = tmp_path / "v.bin"
+    video.write_bytes(b"frames" * 1000)
+    assert content_hash(video) == hashlib.sha256(b"frames" * 1000).hexdigest()
+    assert content_hash(video) == content_hash(video)  # memoised, same answer
+    video.write_bytes(b"other!" * 1000)  # same size: the new mtime tells the edit
+    os.utime(video, ns=(video.stat().st_atime_ns, video.stat().st_mtime_ns + 10**9))
+    assert content_hash(video) == hashlib.sha256(b"other!" * 1000).hexdigest()
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "f1.png").write_bytes(b"a")
+    first = content_hash(folder)
+    (folder / "f1.png").rename(folder / "f2.png")  # a folder's frame names are part of its content
+    assert content_hash(folder) != first

@@ -167,7 +167,8 @@ def _source_files(source: Path) -> list[Path]:
 def _hash_files(stamp: tuple) -> str:
     digest = hashlib.sha256()
     for path, label, _size, _mtime in stamp:
-        digest.update(label.encode() + b"\0")
+        if label:
+            digest.update(label.encode() + b"\0")
         with open(path, "rb") as fh:
             while block := fh.read(1 << 20):
                 digest.update(block)
@@ -175,7 +176,11 @@ def _hash_files(stamp: tuple) -> str:
 
 
 def content_hash(source: str | Path) -> str:
-    """SHA-256 of a video file's bytes (or of a frame folder's files); memoised per (path, size, mtime)."""
+    """SHA-256 of a video file's bytes (or of a frame folder's files).
+
+    Memoised per (path, size, mtime) in this process and on disk under cache_dir()/"hashes", so a dataset
+    of large raw videos is read in full once, not at every run.
+    """
     source = Path(source)
     if not source.exists():
         raise DataError(source, "video not found")
@@ -184,7 +189,17 @@ def content_hash(source: str | Path) -> str:
         (str(p.resolve()), p.name if source.is_dir() else "", p.stat().st_size, p.stat().st_mtime_ns)
         for p in _source_files(source)
     )
-    return _hash_files(stamp)
+    memo = cache_dir() / "hashes" / hashlib.sha256(json.dumps(["sha256-v1", stamp]).encode()).hexdigest()[:32]
+    try:
+        known = memo.read_text().strip()
+        if len(known) == 64:
+            return known
+    except OSError:
+        pass
+    digest = _hash_files(stamp)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_text(memo, digest)
+    return digest
 
 
 def _bits_per_pixel(bits: float, width: int, height: int, frames: int) -> float:
