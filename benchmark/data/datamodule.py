@@ -155,7 +155,9 @@ class RPPGDataModule(pl.LightningDataModule):
         cache_root: preprocessed cache root (default: cache_dir()/"preprocessed").
         rebuild: rebuild cache entries even when complete ones exist.
 
-    Recordings that fail to preprocess are logged, kept in `failed` (key -> error) and left out.
+    Recordings that fail to preprocess are logged, kept in `failed` (key -> error) and left out. Train and
+    val chunks that contain face_missing frames are skipped; predict chunks keep them (full coverage), the
+    flags stay in `preprocessed[split][key].face_missing` for the caller.
     """
 
     def __init__(
