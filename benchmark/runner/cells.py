@@ -44,6 +44,7 @@ class Sweep:
         profile: recipe profile (smoke / quick / full) from configs/methods.
         max_epochs: cap on every recipe's epochs (None: the recipe's own).
         face: FaceConfig options.
+        efficiency: profile the methods (params, MACs, latency) into the database before writing the tables.
     """
 
     name: str = "custom"
@@ -63,6 +64,7 @@ class Sweep:
     device: str = "cpu"
     evaluation: Evaluation = field(default_factory=Evaluation)
     face: dict = field(default_factory=dict)
+    efficiency: bool = False
     database: str | None = None
     leaderboard: str | None = None
 

@@ -35,9 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-tables", action="store_true", help="do not write the leaderboards at the end")
     parser.add_argument("--skip-failed", action="store_true", help="do not retry cells that failed before")
     parser.add_argument(
-        "--profile-efficiency",
+        "--efficiency",
         action="store_true",
-        help="also profile each method's efficiency into the database before the tables",
+        default=None,
+        help="also profile each method's efficiency into the database (quick.yaml does)",
     )
 
 
@@ -63,6 +64,7 @@ def sweep_from_args(args: argparse.Namespace):
         max_epochs=args.max_epochs,
         seeds=args.seeds,
         device=args.device,
+        efficiency=args.efficiency,
         database=args.db,
         leaderboard=args.leaderboard_dir,
         name=args.name,
@@ -76,16 +78,6 @@ def main(args: argparse.Namespace) -> int:
 
     sweep = sweep_from_args(args)
     start = time.perf_counter()
-    if args.profile_efficiency:
-        from benchmark.profiling.cli import profile_methods
-        from benchmark.runner.store import ResultStore
-        from benchmark.runner.sweep import method_entries
-
-        with ResultStore(db_path_of(sweep)) as store:
-            have = {r["method"] for r in store.efficiency()}
-            profile_methods(
-                [m for m in method_entries(sweep) if m not in have], store, repeats=3, budget_s=5.0
-            )
     counts = run_sweep(
         sweep,
         progress=not args.no_progress,

@@ -15,6 +15,7 @@ import time
 import traceback
 from pathlib import Path
 
+from benchmark.errors import BenchmarkError, ConfigError
 from benchmark.paths import PROJECT_ROOT, leaderboard_dir, results_dir
 from benchmark.runner.cells import Cell, Sweep, expand
 from benchmark.runner.evaluate import evaluate_cell
@@ -83,10 +84,31 @@ def method_entries(sweep: Sweep) -> dict:
     return {n: METHODS.get(n) for n in names}
 
 
-def recipes_of(entries: dict, profile: str) -> dict[str, dict]:
+def recipes_of(entries: dict, profile: str) -> tuple[dict[str, dict], dict[str, str]]:
+    """(recipes, errors): a method whose recipe cannot be loaded fails its own cells, not the sweep."""
     from benchmark.methods.config import load_recipe
 
-    return {name: load_recipe(name, profile) for name, e in entries.items() if e.kind != "none"}
+    recipes, errors = {}, {}
+    for name, entry in entries.items():
+        if entry.kind == "none":
+            continue
+        try:
+            recipes[name] = load_recipe(name, profile)
+        except BenchmarkError as err:
+            errors[name] = f"{type(err).__name__}: {err}"
+    return recipes, errors
+
+
+def profile_missing(store, names: list[str]) -> None:
+    """Efficiency rows for the methods that have none on this host yet (tables and Pareto plot need them)."""
+    from benchmark.profiling.cli import profile_methods
+    from benchmark.profiling.measure import cpu_model
+
+    have = {r["method"] for r in store.efficiency() if r.get("host") == cpu_model()}
+    todo = [n for n in names if n not in have]
+    if todo:
+        log.info("profiling efficiency of %d method(s): %s", len(todo), ", ".join(todo))
+        profile_methods(todo, store, repeats=3, budget_s=10.0)
 
 
 def failed_result(cell: Cell, error: str, prov: dict, seconds: float) -> CellResult:
@@ -144,7 +166,8 @@ def run_sweep(
     from benchmark.runner.datasets import DatasetCache
 
     entries = method_entries(sweep)
-    cells = expand(sweep, entries, recipes_of(entries, sweep.profile))
+    recipes, recipe_errors = recipes_of(entries, sweep.profile)
+    cells = expand(sweep, entries, recipes)
     db = Path(db) if db else db_path_of(sweep)
     work = Path(work_dir) if work_dir else results_dir() / sweep.name
     store = ResultStore(db)
@@ -173,6 +196,8 @@ def run_sweep(
             t0 = time.perf_counter()
             prov = provenance()
             try:
+                if cell.method in recipe_errors:
+                    raise ConfigError(recipe_errors[cell.method])
                 test = data.test_recordings(cell)
                 bar.start_cell(cell.label(), len(test))
                 module = trainer.module_for(cell)
@@ -190,6 +215,8 @@ def run_sweep(
             bar.cell_done()
     finally:
         bar.stop()
+    if sweep.efficiency:
+        profile_missing(store, list(entries))
     if write_tables:
         from benchmark.leaderboard.cli import write_leaderboards
 
