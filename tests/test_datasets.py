@@ -146,6 +146,26 @@ def test_rlap_video_option_and_lone_recording(tmp_path):
     assert (lone.id, lone.subject, lone.tags) == ("R1", "R1", {})
 
 
+def test_rlap_repeated_bvp_timestamps_are_averaged(tmp_path):
+    root = make_rlap(tmp_path, sessions=("p001/R1",), n_frames=20, pictures=False)
+    bvp = root / "p001" / "R1" / "BVP.csv"
+    lines = bvp.read_text().splitlines()
+    stamp = lines[3].split(",")[0]
+    lines.insert(4, f"{stamp},1000")  # a second sample logged at the same instant
+    bvp.write_text("\n".join(lines) + "\n")
+    rec = load_dataset("rlap", root)[0]
+    assert len(rec.ppg) == len(lines) - 2  # header and the merged duplicate
+    assert rec.ppg[2] == pytest.approx((int(lines[3].split(",")[1]) + 1000) / 2)
+
+
+def test_mmpd_default_cache_is_under_the_cache_dir(tmp_path):
+    from benchmark.paths import cache_dir
+
+    rec = load_dataset("mmpd", make_mmpd(tmp_path / "mmpd", files=((3, 1),), n_frames=6))[0]
+    assert rec.video.parent == cache_dir() / "mmpd"
+    assert (cache_dir() / "mmpd" / "hashes.json").is_file()
+
+
 def test_manifest_layout(tmp_path):
     manifest = make_manifest(tmp_path, n_frames=24, fps=25)
     recs = load_dataset("manifest", manifest=manifest)

@@ -72,12 +72,16 @@ def read_frame_times(path: Path) -> np.ndarray:
 
 
 def read_bvp(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(UNIX seconds, BVP) sorted by time."""
+    """(UNIX seconds, BVP) sorted by time; samples logged with the same timestamp are averaged into one."""
     table = read_csv(path, "PhysRecorder BVP.csv")
     require_columns(table, path, ["timestamp", "bvp"])
-    stamps = numeric(table, "timestamp", path)
-    order = np.argsort(stamps, kind="stable")
-    return stamps[order], numeric(table, "bvp", path)[order]
+    stamps, values = numeric(table, "timestamp", path), numeric(table, "bvp", path)
+    unique, inverse = np.unique(stamps, return_inverse=True)  # sorted
+    if len(unique) < len(stamps):
+        values = np.bincount(inverse, weights=values) / np.bincount(inverse)
+    else:
+        values = values[np.argsort(stamps, kind="stable")]
+    return unique, values
 
 
 @register_dataset("rlap")
