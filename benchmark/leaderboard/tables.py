@@ -201,6 +201,7 @@ def entries_csv(entries: list[dict]) -> str:
 
 EFFICIENCY_COLUMNS = [
     ("method", "method"),
+    ("config", "config"),
     ("group", "group"),
     ("device", "device"),
     ("host", "host"),

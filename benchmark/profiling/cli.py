@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-store", action="store_true", help="print only; do not write the database")
 
 
-def profile_methods(names: list[str], store=None, **kwargs) -> list[dict]:
+def profile_methods(
+    names: list[str], store=None, overrides: dict | None = None, label: str = "default", **kwargs
+) -> list[dict]:
     """Measured rows (plus Jetson estimates) for `names`; a method that fails is logged, skipped."""
     import datetime
     import logging
@@ -34,7 +36,7 @@ def profile_methods(names: list[str], store=None, **kwargs) -> list[dict]:
     rows = []
     for name in names:
         try:
-            row = profile_method(name, **kwargs)
+            row = profile_method(name, (overrides or {}).get(name), label, **kwargs)
         except Exception as err:  # noqa: BLE001 - one broken method must not hide the others' numbers
             log.error("profile %s failed: %s: %s", name, type(err).__name__, err)
             continue

@@ -131,10 +131,13 @@ def profile_module(
     }
 
 
-def profile_method(name: str, **kwargs) -> dict:
-    """Build method `name` with its defaults and profile it."""
+def profile_method(name: str, overrides: dict | None = None, label: str = "default", **kwargs) -> dict:
+    """Build method `name` (defaults, or a recipe's factory overrides, e.g. a smaller input) and profile it.
+
+    `label` names the configuration in the row (the profile command: "default", a sweep: its recipe profile).
+    """
     from benchmark.methods import METHODS, create_method
 
     entry = METHODS.get(name)
-    module = create_method(name)
-    return profile_module(module, name, entry.group, **kwargs)
+    module = create_method(name, **(overrides or {}))
+    return {**profile_module(module, name, entry.group, **kwargs), "config": label}

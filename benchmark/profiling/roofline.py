@@ -66,4 +66,5 @@ def estimate_row(measured: dict, roofline: Roofline = JETSON_NANO) -> dict:
         "threads": None,
         "peak_memory_mb": measured["peak_memory_mb"],
         "note": roofline.note,
+        "config": measured.get("config", "default"),
     }

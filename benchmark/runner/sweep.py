@@ -99,7 +99,7 @@ def recipes_of(entries: dict, profile: str) -> tuple[dict[str, dict], dict[str, 
     return recipes, errors
 
 
-def profile_missing(store, names: list[str]) -> None:
+def profile_missing(store, names: list[str], recipes: dict, profile: str) -> None:
     """Efficiency rows for the methods that have none on this host yet (tables and Pareto plot need them)."""
     from benchmark.profiling.cli import profile_methods
     from benchmark.profiling.measure import cpu_model
@@ -108,7 +108,10 @@ def profile_missing(store, names: list[str]) -> None:
     todo = [n for n in names if n not in have]
     if todo:
         log.info("profiling efficiency of %d method(s): %s", len(todo), ", ".join(todo))
-        profile_methods(todo, store, repeats=3, budget_s=10.0)
+        from benchmark.methods.config import split_recipe
+
+        overrides = {n: split_recipe(r)[0] for n, r in recipes.items()}  # as trained: same input size
+        profile_methods(todo, store, overrides, f"{profile} recipe", repeats=3, budget_s=10.0)
 
 
 def failed_result(cell: Cell, error: str, prov: dict, seconds: float) -> CellResult:
@@ -216,7 +219,7 @@ def run_sweep(
     finally:
         bar.stop()
     if sweep.efficiency:
-        profile_missing(store, list(entries))
+        profile_missing(store, list(entries), recipes, sweep.profile)
     if write_tables:
         from benchmark.leaderboard.cli import write_leaderboards
 
