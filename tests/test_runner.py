@@ -88,21 +88,25 @@ def _run(sweep: Path, db: Path, lb: Path, **popen) -> subprocess.Popen:
     )
 
 
-def _run_here(sweep: Path, db: Path, lb: Path) -> int:
+def _run_here(sweep: Path, db: Path, lb: Path, *extra: str) -> int:
     """The same command in this process (saves a Lightning import on a busy machine)."""
     from benchmark.cli import main
 
     return main(
-        ["run", "--sweep", str(sweep), "--db", str(db), "--leaderboard-dir", str(lb), "--no-progress"]
+        ["run", "--sweep", str(sweep), "--db", str(db), "--leaderboard-dir", str(lb), "--no-progress", *extra]
     )
 
 
 @pytest.mark.slow
-def test_failures_are_recorded_with_their_reason_and_the_rest_is_scored(datasets, tmp_path):
+def test_failures_are_recorded_with_their_reason_and_the_rest_is_scored(datasets, tmp_path, monkeypatch):
     sweep = sweep_file(
         tmp_path / "s.yaml", "failures", datasets, ["noface", "corrupt", "nan"], ["raw"], ["pos", "green"]
     )
-    assert _run_here(sweep, tmp_path / "r.sqlite", tmp_path / "lb") == 0
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))  # --wandb: offline (conftest), files kept here
+    monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb-cache"))
+    assert _run_here(sweep, tmp_path / "r.sqlite", tmp_path / "lb", "--wandb") == 0
+    (run,) = (tmp_path / "wandb").glob("wandb/offline-run-*")
+    assert list(run.glob("*.wandb"))
     with ResultStore(tmp_path / "r.sqlite") as store:
         cells = {(c["method"], c["test_set"]): c for c in store.cells()}
         assert len(cells) == 6
