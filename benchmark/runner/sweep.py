@@ -168,6 +168,7 @@ def run_sweep(
     """Run every cell of `sweep` not already done in the database; returns counts and the paths written."""
     from benchmark.runner.datasets import DatasetCache
 
+    started = time.perf_counter()
     entries = method_entries(sweep)
     recipes, recipe_errors = recipes_of(entries, sweep.profile)
     cells = expand(sweep, entries, recipes)
@@ -223,10 +224,15 @@ def run_sweep(
     if write_tables:
         from benchmark.leaderboard.cli import write_leaderboards
 
-        counts["written"] = [
-            str(p)
-            for p in write_leaderboards(store, leaderboard_dir_of(sweep), levels=list(sweep.compression))
-        ]
+        note = (
+            f"last `run` of sweep {sweep.name}: {counts['done'] + counts['failed']} cells computed, "
+            f"{counts['skipped']} reused from the database, {time.perf_counter() - started:.0f} s wall time "
+            f"on {provenance()['host']}"
+        )
+        written = write_leaderboards(
+            store, leaderboard_dir_of(sweep), levels=list(sweep.compression), extra_notes=[note]
+        )
+        counts["written"] = [str(p) for p in written]
         if sink:
             sink.log_tables(leaderboard_dir_of(sweep))
     if sink:
