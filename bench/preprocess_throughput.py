@@ -2,8 +2,9 @@
 
 1. Throughput: decode + face detection + crop + resize + cache write (`preprocess_recording`) on a 60 s
    640x480 30 fps H.264 video, against decord's bare decode of the same file, timed alternately.
-   Target: ratio >= 0.5. The bare decode is decord's fastest path (sequential `next()` into chunks, which
-   the pipeline also uses); decord's get_batch rate is printed for reference.
+   Target: ratio >= 0.5. The bare decode is decord's fastest path we found (sequential `next()` into
+   chunks); its get_batch rate is printed for reference. The pipeline decodes through
+   benchmark.data.video (PyAV with frame threads for whole-video passes).
 2. Peak memory of preprocessing a 1-minute and a 5-minute video, each in a fresh subprocess:
    ru_maxrss and VmHWM. Target: both under 1 GB, within 20% of each other.
 

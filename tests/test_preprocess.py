@@ -162,14 +162,6 @@ def test_no_face_names_the_recording(tmp_path):
     assert not list((tmp_path / "cache").iterdir())
 
 
-def test_streaming_pass_matches_the_reader(clip):
-    info = preprocess.video_info(clip.video)
-    streamed = np.concatenate(list(preprocess.prefetch(preprocess.sequential_chunks(info, 64))))
-    with open_video(clip.video) as reader:
-        np.testing.assert_array_equal(streamed, reader.read())  # PyAV stream == decord, pixel for pixel
-    assert [len(c) for c in preprocess.sequential_chunks(info, 64)] == [64, 64, 22]
-
-
 def test_prefetch_hands_errors_over_and_stops_early():
     def chunks(fail_at=None):
         for i in range(5):

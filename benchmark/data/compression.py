@@ -221,21 +221,20 @@ def _encode(source: Path, level: CompressionLevel, target: Path, fps: float | No
     """Encodes the full frame into `target` (yuv420p, even size); returns the measured size stats."""
     import av
 
-    from benchmark.data.preprocess import sequential_chunks, video_info
+    from benchmark.data.video import open_video
 
     spec = CODECS[level.codec]
     ENCODE_COUNT["n"] += 1
-    info = video_info(source, fps)
-    with av.open(str(target), "w", format="mp4") as out:
-        rate = Fraction(info.fps).limit_denominator(1001)
-        width, height = info.width // 2 * 2, info.height // 2 * 2  # yuv420p needs even sides
+    with open_video(source, fps) as reader, av.open(str(target), "w", format="mp4") as out:
+        rate = Fraction(reader.fps).limit_denominator(1001)
+        width, height = reader.width // 2 * 2, reader.height // 2 * 2  # yuv420p needs even sides
         stream = out.add_stream(spec.encoder, rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         options = dict(spec.options)
         options.update(MODES[level.mode](stream, level.value))
         stream.options = options
         bits, index = 0, 0
-        for chunk in sequential_chunks(info, CHUNK):
+        for chunk in reader.iter_chunks(CHUNK):
             for image in chunk:
                 frame = av.VideoFrame.from_ndarray(image[:height, :width], format="rgb24")
                 frame.pts, frame.time_base = index, 1 / rate

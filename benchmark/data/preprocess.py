@@ -169,74 +169,18 @@ def prefetch(chunks: Iterator[np.ndarray], depth: int = 1) -> Iterator[np.ndarra
         thread.join()
 
 
-@dataclass(frozen=True)
-class VideoInfo:
-    """What a streaming pass needs to know before the first frame."""
-
-    path: Path
-    fps: float
-    num_frames: int
-    height: int
-    width: int
-
-
-def video_info(path: Path, fps: float | None = None) -> VideoInfo:
-    """Opens the video through open_video (validation, frame count) and closes it at once: an open decord
-    reader keeps decoding ahead in a background thread after its first read, and its memory grew to 1.7 GB
-    within seconds on a 5-minute 640x480 file (measured), freed only when the reader is closed."""
-    from benchmark.data.video import open_video
-
-    with open_video(path, fps) as reader:
-        return VideoInfo(Path(path), reader.fps, reader.num_frames, reader.height, reader.width)
-
-
-def sequential_chunks(info: VideoInfo, size: int) -> Iterator[np.ndarray]:
-    """The whole video in order, in uint8 RGB chunks of at most `size` frames, in flat memory.
-
-    Video files stream through PyAV with frame threading (measured on 640x480 H.264: ~1,070 frames/s at a
-    flat ~110 MB, against ~780 for decord's sequential next() and ~200 for its get_batch, whose memory
-    grows with the frames read). decord and PyAV decode these codecs to identical pixels. Image folders
-    stream through open_video's reader.
-    """
-    if not info.path.is_file():
-        from benchmark.data.video import open_video
-
-        with open_video(info.path, info.fps) as reader:
-            yield from reader.iter_chunks(size)
-        return
-    import av
-
-    n, index = info.num_frames, 0
-    chunk = np.empty((min(size, n), info.height, info.width, 3), np.uint8)
-    try:
-        with av.open(str(info.path)) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for frame in container.decode(stream):
-                chunk[index % size] = frame.to_ndarray(format="rgb24")
-                index += 1
-                if index % size == 0 or index == n:
-                    yield chunk[: (index - 1) % size + 1].copy()
-                if index == n:
-                    return
-    except (av.error.FFmpegError, ValueError) as err:
-        raise DataError(info.path, f"cannot decode frame {index}: {err}") from None
-    if index % size:
-        yield chunk[: index % size].copy()
-    if index < n:
-        log.warning("%s: decoded %d frames where %d were expected", info.path, index, n)
-
-
 def _build(recording: Recording, level: CompressionLevel, face: FaceConfig, size: int, tmp: Path) -> dict:
     """Streams the (compressed) video through the face stage into `tmp`; returns the manifest."""
+    from benchmark.data.video import open_video
+
     compressed = compress_video(recording.video, level, fps=recording.fps)
     DECODE_COUNT["n"] += 1
-    info = video_info(compressed.path, recording.fps)
     tracker = FaceTracker(face, size, recording.fps, recording.video)
     n = 0
     boxes, missing = [], []
-    with open(tmp / FRAMES, "wb") as out:
-        for chunk in prefetch(sequential_chunks(info, CHUNK)):
+    with open_video(compressed.path, recording.fps) as reader, open(tmp / FRAMES, "wb") as out:
+        source = {"decoded": compressed.path.name, "width": reader.width, "height": reader.height}
+        for chunk in prefetch(reader.iter_chunks(CHUNK)):
             result = tracker.process(chunk, n)
             out.write(result.crops.tobytes())
             boxes.append(result.boxes)
@@ -244,7 +188,6 @@ def _build(recording: Recording, level: CompressionLevel, face: FaceConfig, size
             n += len(chunk)
         out.flush()
         os.fsync(out.fileno())
-    source = {"decoded": compressed.path.name, "width": info.width, "height": info.height}
     try:
         stats = tracker.finish()
     except NoFaceError as err:
