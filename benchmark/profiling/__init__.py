@@ -1,0 +1,1 @@
+"""Efficiency: parameters, MACs (fvcore + handlers), latency, peak memory, roofline estimates."""

@@ -1,0 +1,1 @@
+"""Sweeps: cells, the SQLite results store, training reuse, per-recording evaluation, wandb logging."""
