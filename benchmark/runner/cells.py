@@ -258,7 +258,6 @@ __all__ = [
     "Sweep",
     "expand",
     "load_sweep",
-    "replace",
     "sweep_from_dict",
     "with_overrides",
 ]
