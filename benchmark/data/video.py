@@ -131,12 +131,12 @@ class VideoFileReader(VideoReader):
     """Video files: PyAV streams them in order, decord serves random-access windows.
 
     Why two decoders: decord 0.6.0 decodes ahead in a background thread without bound, so its memory grows
-    with the video's length whenever the consumer is slower than decoding (face detection is): measured
-    2.7 GB after 1,500 frames of a 640x480 H.264 file, against a flat ~90 MB for PyAV with the same consumer
-    (bench/video_reader_memory.py). Sequential passes (iter_chunks) therefore use PyAV with frame threading;
-    `read(start, stop)` uses decord's frame-accurate get_batch, then seeks back to halt its read-ahead, and
-    falls back to PyAV where decord cannot open the file (AV1) or copy its frames (tiny sizes). Both decode
-    these codecs to identical pixels (tested).
+    with the video's length whenever the consumer is slower than decoding (face detection is). Measured
+    with a 3 ms/frame consumer on 640x480 H.264 (bench/video_reader_memory.py): get_batch peaked at 1.2 GB
+    for 60 s and 2.4 GB for 300 s, PyAV at 208 MiB for both. Sequential passes (iter_chunks) therefore use
+    PyAV with frame threading; `read(start, stop)` uses decord's frame-accurate get_batch, then seeks back
+    to halt its read-ahead, and falls back to PyAV where decord cannot open the file (AV1) or copy its
+    frames (tiny sizes). Both decode these codecs to identical pixels (tested).
     """
 
     backend = "file"
