@@ -17,6 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sweep", default=None, help="sweep YAML whose database to read (default quick)")
     parser.add_argument("--out", help="output folder (default: the sweep's leaderboard folder)")
     parser.add_argument("--no-plots", action="store_true", help="tables only")
+    parser.add_argument("--note", action="append", default=[], help="a line added to README.md (repeatable)")
 
 
 def _provenance(store) -> dict:
@@ -133,6 +134,7 @@ def main(args: argparse.Namespace) -> int:
             args.out or leaderboard_dir_of(sweep),
             plots=not args.no_plots,
             levels=list(sweep.compression),
+            extra_notes=args.note,
         )
     for p in paths:
         print(p)
