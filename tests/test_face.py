@@ -112,3 +112,14 @@ def test_crop_window_stays_inside_frame():
     assert crop_window(np.array([320.0, 240.0, 150.0]), 480, 640) == (245, 165, 150)
     assert crop_window(np.array([10.0, 10.0, 100.0]), 480, 640) == (0, 0, 100)  # shifted in, not shrunk
     assert crop_window(np.array([320.0, 240.0, 900.0]), 480, 640) == (80, 0, 480)  # larger than the frame
+
+
+def test_detector_jitter_inside_the_tolerance_leaves_the_box_still():
+    """A few pixels of detector jitter must not step the crop (each step is a false pulse for CHROM/POS)."""
+    from benchmark.data.face import FaceConfig, FaceTracker
+
+    tracker = FaceTracker(FaceConfig(hold_tolerance=0.1), size=8, fps=30.0, name="jitter")
+    tracker.box = np.array([100.0, 100.0, 90.0])
+    tracker.last_good = 0
+    assert tracker._within_tolerance(np.array([104.0, 97.0, 93.0]))
+    assert not tracker._within_tolerance(np.array([120.0, 100.0, 90.0]))

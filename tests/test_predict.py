@@ -90,19 +90,9 @@ def test_classic_method_gets_the_recording_fps():
     assert np.isnan(hr) and "constant" in err
 
 
-FACE_BOX_STEPS = (
-    "known defect of the face stage (benchmark/data/face.py, issue 4): the box is re-detected every 30 frames"
-    " and moves a few pixels each time; each step shifts the crop's mean RGB ~13x a normal frame-to-frame"
-    " change, and CHROM's in-window band-pass turns the 1 Hz steps into a false peak (77.3 bpm). With the box"
-    " held still between detections CHROM gives 71.0. Remove this mark when the face stage stops jumping."
-)
-
-
 @pytest.mark.slow
 @pytest.mark.shared
-@pytest.mark.parametrize(
-    "method", ["pos", pytest.param("chrom", marks=pytest.mark.xfail(strict=True, reason=FACE_BOX_STEPS))]
-)
+@pytest.mark.parametrize("method", ["pos", "chrom"])
 def test_predict_cli_on_real_video(method, physrecorder_dir, tmp_path, capsys):
     video = physrecorder_dir / "video_ZIP_H264.avi"
     csv, png = tmp_path / "bvp.csv", tmp_path / "bvp.png"

@@ -35,6 +35,10 @@ class FaceConfig:
         retry_every: frames between detections while no face is held (after a miss, at the start).
         scale: the detected box's side is enlarged by this factor (square, centred).
         smoothing: weight of the previous box when a new detection arrives (0 = jump to each detection).
+        hold_tolerance: a new detection that moves the box's centre and side by less than this fraction of
+            its side leaves the box where it is. Detector jitter of a few pixels would otherwise step the
+            crop every `detect_every` frames, and each step shifts the crop's mean colour by ~10x a frame's
+            pulse (measured on the real PhysRecorder video): that step train is what CHROM/POS then find.
         max_gap_s: a box is reused this long after its last successful detection (and this long before a
             detection that ends a gap); frames further away are marked face_missing.
         min_size: smallest face side as a fraction of the frame's shorter side.
@@ -47,6 +51,7 @@ class FaceConfig:
     retry_every: int = 5
     scale: float = 1.5
     smoothing: float = 0.5
+    hold_tolerance: float = 0.1
     max_gap_s: float = 2.0
     min_size: float = 0.15
     detect_height: int = 240
@@ -56,6 +61,8 @@ class FaceConfig:
             raise ConfigError(f"face detection periods must be >= 1 frame: {self}")
         if self.scale <= 0 or not 0 <= self.smoothing < 1 or self.max_gap_s < 0 or not 0 < self.min_size < 1:
             raise ConfigError(f"invalid face config {self}")
+        if not 0 <= self.hold_tolerance < 1:
+            raise ConfigError(f"hold_tolerance must be in [0, 1): {self}")
 
     def key(self) -> str:
         """Stable hash of the config, for cache keys."""
@@ -143,12 +150,19 @@ class FaceTracker:
             return False
         largest = faces[np.argmax(faces[:, 2] * faces[:, 3])]
         new = square_box(largest, self.config.scale)
-        w = self.config.smoothing if held else 0.0
-        self.box = new if self.box is None or not held else w * self.box + (1 - w) * new
+        if self.box is None or not held:
+            self.box = new
+        elif not self._within_tolerance(new):
+            w = self.config.smoothing
+            self.box = w * self.box + (1 - w) * new
         self.last_good = index
         self.detected += 1
         self.next_detection = index + self.config.detect_every
         return True
+
+    def _within_tolerance(self, new: np.ndarray) -> bool:
+        """True when `new` differs from the held box by less than hold_tolerance of its side everywhere."""
+        return bool(np.all(np.abs(new - self.box) <= self.config.hold_tolerance * self.box[2]))
 
     def _crop(self, frame: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
         import cv2
