@@ -321,6 +321,19 @@ def test_unreadable_json(tmp_path):
     assert info.value.path == root / "01-02" / "01-02.json"
 
 
+def test_corrupt_mat_file(tmp_path):
+    root = make_mmpd(tmp_path / "mmpd", files=((1, 0),), n_frames=4)
+    mat = root / "subject1" / "p1_0.mat"
+    truncate(mat, 0.3)
+    with pytest.raises(DataError, match="no 'GT_ppg' variable \\(truncated") as info:
+        load_dataset("mmpd", root, cache=tmp_path / "cache")
+    assert info.value.path == mat
+    mat.write_bytes(b"MATLAB 5.0 MAT-file, but then garbage" * 10)
+    with pytest.raises(DataError, match="unreadable .mat file") as info:
+        load_dataset("mmpd", root, cache=tmp_path / "cache")
+    assert info.value.path == mat
+
+
 def test_json_without_the_waveform(tmp_path):
     root = make_pure(tmp_path, names=("01-02",), n_frames=5)
     (root / "01-02" / "01-02.json").write_text('{"/Image": [{"Timestamp": 1}]}')

@@ -132,7 +132,7 @@ class MMPD(DatasetAdapter):
     def _recording(self, mat: Path, cache: VideoCache) -> Recording:
         fields = _load_mat(mat, ["GT_ppg", *TAGS])
         if "GT_ppg" not in fields:
-            raise DataError(mat, "MMPD .mat has no 'GT_ppg' variable")
+            raise DataError(mat, "MMPD .mat has no 'GT_ppg' variable (truncated, or not an MMPD file)")
         ppg = np.asarray(fields["GT_ppg"], dtype=np.float64).reshape(-1)
         video = cache.video_for(mat)
         fps, num_frames = probe_video(video)
