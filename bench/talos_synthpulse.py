@@ -77,6 +77,7 @@ def main() -> None:
         for loss in ("mse", "talos"):
             module, subjects = train(loss, train_recs, val_recs, args, face, Path(tmp))
             results[loss] = evaluate(module, test_recs, face)
+            print(f"TDM + {loss}: test MAE {results[loss]:.2f} bpm", flush=True)
             if loss == "talos":
                 modes = module.loss_fn.shift_modes()
     print(f"TDM on SynthPulse {args.preset} ({len(test_recs)} test recordings), test MAE bpm:")
