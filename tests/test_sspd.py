@@ -98,7 +98,7 @@ def test_target_network_follows_the_online_network():
 @pytest.mark.slow
 def test_self_supervised_loss_falls_and_lightning_trains_without_labels(tmp_path):
     pl.seed_everything(0)
-    module = create_method("sspd", frames=24, lr=1e-3)
+    module = create_method("sspd", frames=24, lr=3e-3)
     x = _pulsing_faces(1, 24, seed=1)
     fps = torch.tensor([30.0])
 
@@ -110,7 +110,7 @@ def test_self_supervised_loss_falls_and_lightning_trains_without_labels(tmp_path
     module.train()
     before = measured()
     items = [{"x": x[0], "y": torch.full((24,), float("nan")), "fps": 30.0}]
-    loader = DataLoader(items * 4, batch_size=1)  # labels are NaN: reading them would make the loss NaN
+    loader = DataLoader(items * 6, batch_size=1)  # labels are NaN: reading them would make the loss NaN
     trainer = pl.Trainer(
         max_epochs=1,
         logger=False,

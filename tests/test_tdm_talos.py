@@ -49,6 +49,7 @@ def test_tdm_order_is_configurable():
         TemporalDerivativeModule(4, order=0)
 
 
+@pytest.mark.slow
 def test_tdm_overfits_a_tiny_batch():
     torch.manual_seed(0)
     module = create_method("tdm", frames=32, size=16)
