@@ -96,10 +96,13 @@ class TALOSLoss(nn.Module):
     latency). Each training subject s owns logits theta_s over the integer shifts k in [-K0, K0] frames,
     K0 = round(max_shift_s * fps); p_s = softmax(theta_s) and
 
-        L = mean_b sum_k p_s(b)(k) * mean_t (pred_t - y_{t+k})^2      (y zero-padded outside the chunk)
+        L = mean_b sum_k p_s(b)(k) * mean_t (pred_t - y_{t+k})^2
 
-    so k > 0 means the label lags the video by k frames. Samples whose subject is unknown
-    (`subject_index == -1`, e.g. validation subjects) are scored at k = 0 (plain MSE).
+    so k > 0 means the label lags the video by k frames. The mean over t runs over the frames where the
+    shifted label exists (t + k inside the chunk). With the literal zero padding, a network still predicting
+    ~0 sees a smaller error at large |k| (the padded label has less energy), and on SynthPulse every subject's
+    distribution ran to +-K0 within a few epochs; the masked mean removes that bias. Samples whose subject is
+    unknown (`subject_index == -1`, e.g. validation subjects) are scored at k = 0 (plain MSE).
 
     Args:
         num_subjects: number of training subjects S (the runner passes the size of the training subject
@@ -131,14 +134,17 @@ class TALOSLoss(nn.Module):
         """The most probable shift (frames) of each training subject."""
         return (self.shift_distribution().argmax(dim=-1) - self.max_shift).tolist()
 
-    def shifted_targets(self, target: torch.Tensor) -> torch.Tensor:
-        """[B, T] -> [B, 2*K0+1, T]; row j is y_{t+k} with k = j - K0, zeros outside the chunk."""
+    def shifted_targets(self, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """[B, T] -> ([B, 2*K0+1, T], valid [2*K0+1, T]); row j is y_{t+k}, k = j - K0, zero outside."""
         k0, t = self.max_shift, target.shape[-1]
         padded = F.pad(target.float(), (k0, k0))
-        return padded.unfold(-1, t, 1)
+        valid = F.pad(torch.ones(t, device=target.device), (k0, k0)).unfold(-1, t, 1)
+        return padded.unfold(-1, t, 1), valid
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, batch: dict) -> torch.Tensor:
-        errors = (pred.float().unsqueeze(1) - self.shifted_targets(target)).pow(2).mean(dim=-1)  # [B, K]
+        shifted, valid = self.shifted_targets(target)
+        squared = (pred.float().unsqueeze(1) - shifted).pow(2) * valid
+        errors = squared.sum(dim=-1) / valid.sum(dim=-1).clamp(min=1)  # [B, K]
         subject = torch.as_tensor(batch["subject_index"], device=pred.device).long().reshape(-1)
         if int(subject.max()) >= self.logits.shape[0]:
             raise ValueError(f"subject_index {int(subject.max())} >= num_subjects {self.logits.shape[0]}")
