@@ -119,6 +119,11 @@ class MethodModule(pl.LightningModule):
         self.log("val_loss", loss, prog_bar=True, batch_size=batch["x"].shape[0])
         return loss
 
+    def set_input_level(self, level: str) -> None:
+        """The compression level of the videos about to be predicted; only level-conditioned methods (STVEN)
+        read it, every other method ignores it."""
+        self.input_level = level
+
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
         return {"bvp": self(batch["x"]).float(), "recording": batch["recording"], "start": batch["start"]}
 

@@ -55,6 +55,7 @@ def predict_recording(cell: Cell, module, recording) -> list[Prediction]:
     key, subject = recording.key, recording.subject
     try:
         pre = preprocess_recording(recording, cell.level, face_config(cell.sweep.face), CACHE_SIZE)
+        module.set_input_level(cell.level)
         # predict_bvp already integrates difference-signal outputs: the BVP here is a pulse wave
         bvp = np.asarray(predict_bvp(module, pre.frames, pre.fps, source=recording.video), dtype=np.float64)
         ppg = np.asarray(pre.ppg, dtype=np.float64)
