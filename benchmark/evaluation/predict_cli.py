@@ -43,21 +43,12 @@ def load_weights(module, method: str, path: Path, factory=None):
     `weights=` argument (key maps for foreign formats, e.g. rPPG-Toolbox PhysNet weights)."""
     import inspect
 
-    import torch
-
     from benchmark.errors import ConfigError, DataError
+    from benchmark.methods.weights import load_state_dict_file
 
     if not module.trains:
         raise ConfigError(f"method {method!r} is a classic method: it has no weights to load")
-    if not path.is_file():
-        raise DataError(path, "weights file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors come in many types
-        raise DataError(path, f"cannot load weights with weights_only=True: {exc}") from exc
-    state = state.get("state_dict", state) if isinstance(state, dict) else state
-    if not isinstance(state, dict):
-        raise DataError(path, f"not a state_dict (got {type(state).__name__})")
+    state = load_state_dict_file(path)
     target = module if any(k.startswith("net.") for k in state) else module.net
     try:
         target.load_state_dict(state, strict=True)

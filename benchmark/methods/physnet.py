@@ -22,6 +22,7 @@ from torch import nn
 from benchmark.errors import DataError
 from benchmark.methods.base import InputSpec, MethodModule, OptimConfig
 from benchmark.methods.losses import create_loss
+from benchmark.methods.weights import load_state_dict_file
 
 # rPPG-Toolbox prefix -> our prefix; the rest of a key (".0.weight", ".1.running_mean") is unchanged.
 TOOLBOX_KEY_MAP = {
@@ -103,15 +104,7 @@ def map_toolbox_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def load_pretrained(net: PhysNetLayout, path: str | Path) -> PhysNetLayout:
     """Load an rPPG-Toolbox PhysNet state_dict (weights_only) into `net` through the key map."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "pretrained weights not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors come in many types
-        raise DataError(path, f"cannot load weights with weights_only=True: {exc}") from exc
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from DataParallel
+    state = load_state_dict_file(path)
     try:
         net.load_state_dict(map_toolbox_keys(state), strict=True)
     except (KeyError, RuntimeError) as exc:

@@ -26,6 +26,7 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, Logger
 
 from benchmark.errors import DataError
+from benchmark.methods.weights import load_state_dict_file
 
 
 def _uses_cuda(accelerator: str) -> bool:
@@ -122,21 +123,6 @@ def fit_method(
     trainer = make_trainer()
     trainer.fit(module, datamodule=datamodule)
     return best_checkpoint(trainer)
-
-
-def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """The state_dict of a Lightning checkpoint or of a plain saved state_dict, loaded with weights_only."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "checkpoint file not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors come in many types
-        raise DataError(path, f"cannot load checkpoint with weights_only=True: {exc}") from exc
-    state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise DataError(path, "not a checkpoint: no state_dict of tensors inside")
-    return state
 
 
 def load_trained(name: str, checkpoint: str | Path, **overrides) -> pl.LightningModule:
