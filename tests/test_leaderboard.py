@@ -116,3 +116,29 @@ def test_same_rows_give_identical_tables(store, tmp_path):
 def test_pareto_front():
     points = [(1.0, 5.0), (2.0, 3.0), (3.0, 4.0), (10.0, 1.0)]
     assert pareto_front(points) == [0, 1, 3]
+
+
+def test_scenario_breakdown_scores_each_tag_value_from_its_own_recordings(store, tmp_path):
+    from types import SimpleNamespace
+
+    scenario = {0: "still", 1: "still", 2: "motion", 3: "motion"}
+    store.put_recordings(
+        [
+            SimpleNamespace(key=f"synth/r{i}", subject=f"s{i}", tags={"scenario": s})
+            for i, s in scenario.items()
+        ]
+    )
+    write_leaderboards(store, tmp_path / "lb", plots=False)
+    text = (tmp_path / "lb" / "synth.md").read_text()
+    section = text[text.index("MAE by scenario at raw") :]
+    rows = {line.split("|")[2].strip(): line for line in section.splitlines() if line.startswith("| ")}
+    assert rows["method"].split("|")[3:5] == [" motion ", " still "]
+    # pos errors: still recordings 1 and -1 (MAE 1), motion 2 and -2 (MAE 2)
+    assert rows["pos"].split("|")[3].strip().startswith("2.00") and rows["pos"].split("|")[
+        4
+    ].strip().startswith("1.00")
+
+
+def test_no_breakdown_without_recording_tags(store, tmp_path):
+    write_leaderboards(store, tmp_path / "lb", plots=False)
+    assert "MAE by scenario" not in (tmp_path / "lb" / "synth.md").read_text()

@@ -65,6 +65,10 @@ def write_leaderboards(
         ]
         for metric in METRICS:
             md.append(tables.metric_table(board, metric, board_levels, name).markdown())
+        for tag in tables.BREAKDOWN_TAGS:
+            breakdown = tables.tag_breakdown_table(store, board, board_levels[0], tag, name)
+            if breakdown is not None:
+                md.append(breakdown.markdown())
         paths = [out / f"{name}.md", out / f"{name}.csv"]
         paths[0].write_text("\n".join(md))
         paths[1].write_text(tables.entries_csv(board))

@@ -133,6 +133,52 @@ def metric_table(entries: list[dict], metric: str, levels: list[str], title: str
     return table
 
 
+BREAKDOWN_TAGS = ("scenario",)  # recording tags that get a table of their own when a board's data has them
+
+
+def tag_breakdown_table(store, entries: list[dict], level: str, tag: str, title: str) -> Table | None:
+    """MAE per value of one recording tag (e.g. scenario) at one compression level; None without such tags."""
+    from benchmark.runner.scoring import score
+
+    tags = store.recording_tags()
+    at_level = [e for e in entries if e["level"] == level and e["status"] != "failed"]
+    rows_of = {
+        e["method"]: [
+            p
+            for c in store.cells(
+                protocol=e["protocol"], train_set=e["train_set"], test_set=e["test_set"], method=e["method"]
+            )
+            if c["level"] == level and c["status"] == "done"
+            for p in store.predictions(c["key"])
+        ]
+        for e in at_level
+    }
+    values = sorted(
+        {
+            tags[p["recording"]][tag]
+            for rs in rows_of.values()
+            for p in rs
+            if tag in tags.get(p["recording"], {})
+        }
+    )
+    if not values:
+        return None
+    table = Table(f"{title}: MAE by {tag} at {level} (bpm, 95% CI)", ["group", "method", *values])
+    for e in sorted(
+        at_level, key=lambda e: (_group_rank(e["group"]), e.get("mae") is None, e.get("mae") or 0.0)
+    ):
+        cells = []
+        for v in values:
+            subset = [p for p in rows_of[e["method"]] if tags.get(p["recording"], {}).get(tag) == v]
+            cells.append(format_value({"status": "done", **score(subset)}, "mae") if subset else "—")
+        table.rows.append([e["group"], e["method"], *cells])
+    return table
+
+
+def _group_rank(group: str) -> int:
+    return GROUPS.index(group) if group in GROUPS else len(GROUPS)
+
+
 def boards(entries: list[dict]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = defaultdict(list)
     for e in entries:

@@ -48,6 +48,11 @@ CREATE TABLE IF NOT EXISTS predictions (
     error TEXT,
     PRIMARY KEY (cell_key, recording, window)
 );
+CREATE TABLE IF NOT EXISTS recordings (
+    recording TEXT PRIMARY KEY,
+    subject TEXT NOT NULL,
+    tags TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS checkpoints (
     key TEXT PRIMARY KEY,
     method TEXT NOT NULL,
@@ -202,6 +207,16 @@ class ResultStore:
         if whole_only:
             sql += f" AND window = {WHOLE}"
         return [dict(r) for r in self.conn.execute(sql + " ORDER BY recording, window", (cell_key,))]
+
+    def put_recordings(self, recordings) -> None:
+        """Subject and tags (scenario, lighting...) of test recordings, for leaderboard breakdowns."""
+        rows = [(r.key, r.subject, json.dumps(dict(r.tags), sort_keys=True)) for r in recordings]
+        with self.conn:
+            self.conn.executemany("INSERT OR REPLACE INTO recordings VALUES (?, ?, ?)", rows)
+
+    def recording_tags(self) -> dict[str, dict]:
+        """recording key -> its tags."""
+        return {r["recording"]: json.loads(r["tags"]) for r in self.conn.execute("SELECT * FROM recordings")}
 
     def count(self, table: str) -> int:
         if table not in ("cells", "predictions", "checkpoints", "efficiency"):

@@ -155,6 +155,17 @@ class Progress:
             self.bar.stop()
 
 
+def record_test_recordings(store, data, cells) -> None:
+    """Store the tags of every test recording of the sweep, reused cells included, so breakdown tables
+    (by scenario, lighting...) cover all rows. A dataset that cannot load is left to its cells to report."""
+    for test_set in sorted({c.test_set for c in cells}):
+        cell = next(c for c in cells if c.test_set == test_set)
+        try:
+            store.put_recordings(data.test_recordings(cell))
+        except Exception as err:  # noqa: BLE001 - the cells of this test set fail with the reason
+            log.debug("tags of %s not recorded: %s", test_set, err)
+
+
 def run_sweep(
     sweep: Sweep,
     *,
@@ -193,6 +204,7 @@ def run_sweep(
         sink = WandbSink(sweep, work)
     data = DatasetCache(sweep)
     trainer = Trainer(sweep, store, data, work, loggers=sink.lightning_loggers if sink else None)
+    record_test_recordings(store, data, cells)
     bar = Progress(len(todo), progress)
     counts = {"cells": len(cells), "skipped": len(cells) - len(todo), "done": 0, "failed": 0}
     try:
