@@ -6,10 +6,13 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# MediaPipe 1.x ships no models: the face detector's model is taken from this pinned wheel (Apache-2.0).
+MEDIAPIPE_WHEEL ?= mediapipe==0.10.21
+FACE_MODEL := $(VENV)/share/rppg-benchmark/face_detection_short_range.tflite
 
 .PHONY: install test test-fast lint format bench-all bench-smoke gate readme clean-cache
 
-install: $(STAMP)
+install: $(STAMP) $(FACE_MODEL)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,12 +21,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
+# Only the .tflite is kept (checked against its sha256 in benchmark/data/face.py); the wheel is deleted.
+$(FACE_MODEL): | $(STAMP)
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
+		--python-version 3.11 --implementation cp --abi cp311 -d "$$tmp" "$(MEDIAPIPE_WHEEL)" && \
+	$(PY) -c 'import sys; from benchmark.data.face import extract_mediapipe_model as x; x(*sys.argv[1:])' \
+		"$$tmp" "$@"
+
 ## make test: the whole suite (about how long is printed at the end by pytest --durations)
-test: $(STAMP)
+test: $(STAMP) $(FACE_MODEL)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## make test-fast: skips tests marked slow
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(FACE_MODEL)
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)

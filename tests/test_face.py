@@ -1,4 +1,4 @@
-"""Face stage on the real PhysRecorder video (OpenCV Haar cascade), and on a rendered video with no face."""
+"""Face stage on the real PhysRecorder video (Haar and MediaPipe), and on a rendered video with no face."""
 
 from __future__ import annotations
 
@@ -35,9 +35,13 @@ def track(path: Path, config: FaceConfig, size: int = 64, stop: int | None = Non
     return tracker, crops, boxes, missing, shape
 
 
-def test_face_found_in_every_sampled_frame(physrecorder_dir):
+DETECTORS = ("haar", "mediapipe")
+
+
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_face_found_in_every_sampled_frame(physrecorder_dir, detector):
     path = real_video(physrecorder_dir)
-    detect = FACE_DETECTORS.get("haar")(FaceConfig())
+    detect = FACE_DETECTORS.get(detector)(FaceConfig(detector=detector))
     with open_video(path) as reader:
         frames = [reader.read(i, i + 1)[0] for i in range(0, reader.num_frames, 30)]  # 0, 30, 60, ...
     assert len(frames) == 21
@@ -79,7 +83,8 @@ def test_gap_reuses_box_then_marks_missing(physrecorder_dir):
     assert tracker.missing == 89
 
 
-def test_no_face_raises_named_error(tmp_path):
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_no_face_raises_named_error(tmp_path, detector):
     path = tmp_path / "no_face.mp4"
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[:240, :320]
@@ -93,9 +98,10 @@ def test_no_face_raises_named_error(tmp_path):
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
-    tracker, _, _, missing, _ = track(path, FaceConfig())
+    tracker, _, _, missing, _ = track(path, FaceConfig(detector=detector))
     assert missing.all()
-    with pytest.raises(NoFaceError, match="no_face.mp4.*no face found in any of 12 sampled frames"):
+    message = f"no_face.mp4.*no face found in any of 12 sampled frames \\(detector '{detector}'\\)"
+    with pytest.raises(NoFaceError, match=message):
         tracker.finish()
 
 
@@ -123,3 +129,39 @@ def test_detector_jitter_inside_the_tolerance_leaves_the_box_still():
     tracker.last_good = 0
     assert tracker._within_tolerance(np.array([104.0, 97.0, 93.0]))
     assert not tracker._within_tolerance(np.array([120.0, 100.0, 90.0]))
+
+
+def test_preprocessed_cache_key_differs_between_detectors(tmp_path):
+    from benchmark.data.compression import get_level
+    from benchmark.data.preprocess import cache_key
+    from benchmark.data.recording import Recording
+
+    video = tmp_path / "v.mkv"
+    video.write_bytes(b"not decoded: the key hashes the bytes")
+    rec = Recording("synth", "s00-still", "s00", video, np.zeros(3), np.arange(3.0), 30.0)
+    keys = {name: cache_key(rec, get_level("raw"), FaceConfig(detector=name), 72) for name in DETECTORS}
+    assert keys["haar"] != keys["mediapipe"]
+    assert keys["haar"] == cache_key(rec, get_level("raw"), FaceConfig(), 72)  # haar is the default
+
+
+def test_missing_mediapipe_model_names_file_and_make_target(tmp_path, monkeypatch):
+    from benchmark.data.face import MEDIAPIPE_MODEL_ENV
+
+    missing = tmp_path / "nowhere" / "face.tflite"
+    monkeypatch.setenv(MEDIAPIPE_MODEL_ENV, str(missing))
+    with pytest.raises(ConfigError, match=f"{missing}.*missing.*make install"):
+        FaceTracker(FaceConfig(detector="mediapipe"), 64, 30.0, "x")
+
+
+def test_model_extraction_checks_the_pinned_hash(tmp_path):
+    import zipfile
+
+    from benchmark.data.face import MEDIAPIPE_MEMBER, extract_mediapipe_model
+
+    with pytest.raises(ConfigError, match="no mediapipe wheel"):
+        extract_mediapipe_model(tmp_path, tmp_path / "m.tflite")
+    with zipfile.ZipFile(tmp_path / "mediapipe-0.0-py3-none-any.whl", "w") as wheel:
+        wheel.writestr(MEDIAPIPE_MEMBER, b"a different model")
+    with pytest.raises(ConfigError, match="not the pinned model"):
+        extract_mediapipe_model(tmp_path, tmp_path / "m.tflite")
+    assert not (tmp_path / "m.tflite").exists()

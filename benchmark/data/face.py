@@ -2,13 +2,25 @@
 
 Loud about failure: frames far from any detection are marked `face_missing`, and a recording with no face
 at all raises NoFaceError naming it. The full frame is never used in place of a face.
+
+Detectors (FaceConfig.detector, part of the cache key): `haar` (OpenCV's cascade, the default) and
+`mediapipe` (MediaPipe Tasks FaceDetector, short-range BlazeFace model extracted by `make install`).
+Haar stays the default by measurement (bench/face_detectors.py, docs/datasets.md): both find the face in
+every sampled frame of the real video and of SynthPulse, raw and x264-250k; MediaPipe is several times faster
+per detection but its boxes jitter more frame to frame, and with detection every 30 frames the detector's
+speed is a small part of preprocessing while box jitter is what CHROM/POS see as a false pulse.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
+import os
+import sys
+import weakref
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -89,6 +101,78 @@ def haar_detector(config: FaceConfig) -> Detector:
         faces = cascade.detectMultiScale(gray, scaleFactor=1.2, minNeighbors=5, minSize=(side, side))
         return np.asarray(faces, dtype=np.float64).reshape(-1, 4) / factor
 
+    return detect
+
+
+# The model MediaPipe 1.x needs and no longer ships: taken by `make install` from the pinned wheel below.
+MEDIAPIPE_WHEEL = "mediapipe==0.10.21"
+MEDIAPIPE_MODEL = "face_detection_short_range.tflite"
+MEDIAPIPE_MEMBER = f"mediapipe/modules/face_detection/{MEDIAPIPE_MODEL}"
+MEDIAPIPE_SHA256 = "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"
+MEDIAPIPE_MODEL_ENV = "RPPG_MEDIAPIPE_MODEL"
+
+
+def mediapipe_model_path() -> Path:
+    """Where the model lives: $RPPG_MEDIAPIPE_MODEL, else <venv>/share/rppg-benchmark/ (make install)."""
+    default = Path(sys.prefix) / "share" / "rppg-benchmark" / MEDIAPIPE_MODEL
+    return Path(os.environ.get(MEDIAPIPE_MODEL_ENV, default))
+
+
+def extract_mediapipe_model(wheel_dir: str | Path, target: str | Path) -> Path:
+    """Copies the face model out of the mediapipe wheel in `wheel_dir` to `target` (checked, atomic)."""
+    wheels = sorted(Path(wheel_dir).glob("mediapipe-*.whl"))
+    if not wheels:
+        raise ConfigError(f"no mediapipe wheel in {wheel_dir} to take {MEDIAPIPE_MODEL} from")
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        data = wheel.read(MEDIAPIPE_MEMBER)
+    if hashlib.sha256(data).hexdigest() != MEDIAPIPE_SHA256:
+        raise ConfigError(f"{wheels[0]}: {MEDIAPIPE_MEMBER} is not the pinned model (sha256 differs)")
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+    return target
+
+
+_OPEN_MEDIAPIPE: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register  # registered before mediapipe is imported, so it runs after mediapipe's own exit hook
+def _close_mediapipe_detectors() -> None:
+    """Closes detectors still alive at exit (their __del__ fails during interpreter teardown)."""
+    for detector in list(_OPEN_MEDIAPIPE):
+        detector.close()
+
+
+@FACE_DETECTORS.register("mediapipe")
+def mediapipe_detector(config: FaceConfig) -> Detector:
+    """MediaPipe Tasks FaceDetector (BlazeFace short range, for faces within ~2 m of the camera).
+
+    The model sees a 128 x 128 copy of the frame, so detect_height does not apply; min_size does.
+    """
+    path = mediapipe_model_path()
+    if not path.is_file():
+        raise ConfigError(
+            f"MediaPipe face model {path} is missing: run `make install` (it extracts {MEDIAPIPE_MODEL} "
+            f"from the {MEDIAPIPE_WHEEL} wheel), or point ${MEDIAPIPE_MODEL_ENV} at the file"
+        )
+    import mediapipe as mp
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+    from mediapipe.tasks.python.vision import FaceDetector, FaceDetectorOptions
+
+    options = FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(path)))
+    detector = FaceDetector.create_from_options(options)
+
+    def detect(frame: np.ndarray) -> np.ndarray:
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame))
+        boxes = [d.bounding_box for d in detector.detect(image).detections]
+        faces = np.array([(b.origin_x, b.origin_y, b.width, b.height) for b in boxes], np.float64)
+        faces = faces.reshape(-1, 4)
+        side = config.min_size * min(frame.shape[:2])
+        return faces[np.minimum(faces[:, 2], faces[:, 3]) >= side]
+
+    _OPEN_MEDIAPIPE.add(detector)
     return detect
 
 
