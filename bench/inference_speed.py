@@ -1,121 +1,147 @@
-"""CPU inference latency of the supervised networks, one clip, 2 threads; KD student vs teacher side by side.
+"""CPU inference latency, one clip, 2 threads: our networks vs rPPG-Toolbox's, and the KD student vs teacher.
 
-    .venv/bin/python bench/inference_speed.py [--repeats 5] [--threads 2]
+    OMP_NUM_THREADS=2 .venv/bin/python bench/inference_speed.py --toolbox PATH/TO/rPPG-Toolbox [--repeats 7]
 
-For each network: the median latency of one clip in inference mode, in three forms: contiguous,
-channels-last, and TorchScript (traced, frozen, optimize_for_inference: oneDNN prepacked convolutions);
-BatchNorm is folded into the convolutions of the 3D nets. The fastest form is the one compared.
-The ratio is against the rPPG-Toolbox timings REPORTED IN ISSUE 6 (measured there on an idle machine of
-this kind); those reference numbers are NOT measured by this script, so the ratio is only as fair as the
-two machines' loads were equal (the load average is printed). The KD ratio is measured here, in one run.
+Our side is what predict runs: `optimize_for_inference` (benchmark/methods/optimize.py: BatchNorm folded,
+activations fused into oneDNN convs, channels-last) under `torch.inference_mode()`; the plain network in eval
+mode is timed too ("ours plain"), to show what the optimisation buys. With `--toolbox DIR` (a checkout of
+https://github.com/ubicomplab/rPPG-Toolbox) the toolbox's own model classes are imported from DIR at run time
+(nothing of it is part of this repository) and timed in eval + inference mode on the input layout its trainers
+feed: PhysNet [1, 3, 128, 72, 72]; TS-CAN / DeepPhys [180, 6, 72, 72]; EfficientPhys [181, 3, 72, 72] (it
+differences the frames itself). The forms run interleaved (A B C A B C ...) and the median is reported, so a
+machine loaded by other jobs slows all sides alike. Without --toolbox, the toolbox seconds are the ones
+stated in issue 6, REPORTED, NOT MEASURED here. ratio = toolbox seconds / ours: >= 1 means ours is as fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import time
-import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from benchmark.methods import create_method
+from benchmark.methods.optimize import optimize_for_inference
 
-# network -> (factory overrides, clip shape [B, C, T, H, W], rPPG-Toolbox seconds from issue 6)
+
+class ToolboxNet:
+    """One rPPG-Toolbox model: its file under neural_methods/model, class, arguments and input shape."""
+
+    def __init__(self, file: str, cls: str, kwargs: dict, shape: tuple[int, ...], reported_s: float):
+        self.file, self.cls, self.kwargs, self.shape, self.reported_s = file, cls, kwargs, shape, reported_s
+
+    def build(self, root: Path) -> nn.Module:
+        """Import the class from the checkout at `root` (by file path, no package side effects)."""
+        path = root / "neural_methods" / "model" / self.file
+        if not path.is_file():
+            raise SystemExit(f"{path}: not found; --toolbox must point at an rPPG-Toolbox checkout")
+        spec = importlib.util.spec_from_file_location(f"rppg_toolbox_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return getattr(module, self.cls)(**self.kwargs).eval()
+
+
+# our network -> (factory overrides, our clip [B, C, T, H, W], the toolbox's definition of the same network)
 CASES = {
-    "physnet": ({}, (1, 3, 128, 72, 72), 0.54),
-    "tscan": ({"size": 72}, (1, 6, 180, 72, 72), 2.6),
-    "deepphys": ({"size": 72}, (1, 6, 180, 72, 72), 2.5),
-    "efficientphys": ({"size": 72}, (1, 3, 180, 72, 72), 1.5),
-}
+    "physnet": (
+        {}, (1, 3, 128, 72, 72),
+        ToolboxNet("PhysNet.py", "PhysNet_padding_Encoder_Decoder_MAX", {"frames": 128}, (1, 3, 128, 72, 72), 0.54),
+    ),
+    "tscan": (
+        {"size": 72}, (1, 6, 180, 72, 72),
+        ToolboxNet("TS_CAN.py", "TSCAN", {"frame_depth": 10, "img_size": 72}, (180, 6, 72, 72), 2.6),
+    ),
+    "deepphys": (
+        {"size": 72}, (1, 6, 180, 72, 72),
+        ToolboxNet("DeepPhys.py", "DeepPhys", {"img_size": 72}, (180, 6, 72, 72), 2.5),
+    ),
+    "efficientphys": (
+        {"size": 72}, (1, 3, 180, 72, 72),
+        ToolboxNet("EfficientPhys.py", "EfficientPhys", {"frame_depth": 10, "img_size": 72}, (181, 3, 72, 72), 1.5),
+    ),
+}  # fmt: skip
 
 
-def fold_batchnorm(module: nn.Module) -> nn.Module:
-    """Eval-mode fold: every Sequential(Conv3d, BatchNorm3d, ...) gets the BN folded into the conv."""
-    for child in module.modules():
-        if isinstance(child, nn.Sequential) and len(child) >= 2:
-            conv, bn = child[0], child[1]
-            if isinstance(conv, nn.Conv3d) and isinstance(bn, nn.BatchNorm3d):
-                child[0] = fuse_conv_bn_eval(conv, bn)
-                child[1] = nn.Identity()
-    return module
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-VARIANTS = ("contiguous", "channels-last", "jit")
-
-
-def latency(net: nn.Module, shape: tuple[int, ...], variant: str, repeats: int) -> float:
-    """Median seconds of one forward in inference mode; variant: contiguous | channels-last | jit
-    (traced, frozen and optimised for inference: oneDNN prepacked convs with fused activations)."""
-    x = torch.randn(shape)
-    if variant == "channels-last":  # 3D nets: channels_last_3d weights and input; 2D (CAN) nets: weights
-        is_3d = any(isinstance(m, nn.Conv3d) for m in net.modules())
-        net = net.to(memory_format=torch.channels_last_3d if is_3d else torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last_3d)
-    elif variant == "jit":
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer warnings about shape checks in forward
-            net = torch.jit.optimize_for_inference(torch.jit.trace(net, x))
-
-    def run():
-        with torch.inference_mode():
+def interleaved_medians(forms: dict[str, tuple[nn.Module, torch.Tensor]], repeats: int) -> dict[str, float]:
+    """Median seconds of one forward of each form, timed in turn (A B C A B C ...) after one warm-up each."""
+    times: dict[str, list[float]] = {name: [] for name in forms}
+    with torch.inference_mode():
+        for net, x in forms.values():
             net(x)
+        for _ in range(repeats):
+            for name, (net, x) in forms.items():
+                start = time.perf_counter()
+                net(x)
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
-    return median_seconds(run, repeats)
+
+def params(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
 
 
-def prepared(name: str, overrides: dict) -> nn.Module:
-    net = create_method(name, **overrides).net.eval()
-    return fold_batchnorm(net)
+def load() -> str:
+    return "load average " + " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+def compare_with_toolbox(toolbox: Path | None, repeats: int) -> None:
+    source = f"measured side by side from {toolbox}" if toolbox else "REPORTED in issue 6, NOT MEASURED here"
+    print(f"\nours vs rPPG-Toolbox ({source}); {load()}")
+    print(f"{'network':<14}{'params ours/toolbox':>22}{'ours s':>9}{'plain s':>9}{'toolbox s':>11}{'ratio':>8}")
+    for name, (overrides, shape, ref) in CASES.items():
+        torch.manual_seed(0)
+        module = create_method(name, **overrides).eval()
+        x = torch.randn(shape)
+        forms = {"ours": (optimize_for_inference(module), x), "plain": (module.net, x)}
+        ref_params = "-"
+        if toolbox is not None:
+            ref_net = ref.build(toolbox)
+            ref_params = f"{params(ref_net):,}"
+            forms["toolbox"] = (ref_net, torch.randn(ref.shape))
+        t = interleaved_medians(forms, repeats)
+        t_ref = t.get("toolbox", ref.reported_s)
+        mark = "" if toolbox else " (reported)"
+        print(
+            f"{name:<14}{f'{params(module.net):,}/{ref_params}':>22}{t['ours']:>9.3f}{t['plain']:>9.3f}"
+            f"{t_ref:>11.3f}{t_ref / t['ours']:>7.2f}x{mark}"
+        )
+    print(f"after: {load()}")
+
+
+def compare_student_teacher(repeats: int) -> None:
+    """Both optimised the same way, batch 1, 128 x 72 x 72, interleaved in one run."""
+    print(f"\nKD student vs teacher, batch 1, [1, 3, 128, 72, 72], interleaved in this run; {load()}")
+    x = torch.randn(1, 3, 128, 72, 72)
+    modules = {name: create_method(name).eval() for name in ("kd-teacher", "kd-student")}
+    forms = {f"{n} ours": (optimize_for_inference(m), x) for n, m in modules.items()}
+    forms.update({f"{n} plain": (m.net, x) for n, m in modules.items()})
+    t = interleaved_medians(forms, repeats)
+    for name, seconds in t.items():
+        print(f"  {name:<20}{seconds:>8.3f} s")
+    for form in ("ours", "plain"):
+        ratio = t[f"kd-teacher {form}"] / t[f"kd-student {form}"]
+        print(f"student speed-up ({form}): {ratio:.2f}x (target >= 5x)")
+    print(f"after: {load()}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--toolbox", type=Path, default=None, help="an rPPG-Toolbox checkout to import from")
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", choices=("toolbox", "kd"), default=None, help="run one comparison only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats} runs")
-    print("reference = rPPG-Toolbox latency stated in issue 6 (not measured in this run)")
-    print(
-        f"{'network':<14}{'clip':<12}"
-        + "".join(f"{v:>15}" for v in VARIANTS)
-        + f"{'ref s':>8}{'ref/best':>10}"
-    )
-    for name, (overrides, shape, ref) in CASES.items():
-        times = {v: latency(prepared(name, overrides), shape, v, args.repeats) for v in VARIANTS}
-        best = min(times.values())
-        clip = "x".join(str(s) for s in shape[2:])
-        cells = "".join(f"{times[v]:>14.3f}s" for v in VARIANTS)
-        print(f"{name:<14}{clip:<12}{cells}{ref:>8.2f}{ref / best:>9.2f}x")
-
-    print("\nKD student vs teacher, batch 1, 128x72x72, measured alternately in this run (best layout each):")
-    shape = (1, 3, 128, 72, 72)
-    best = {}
-    for name in ("kd-teacher", "kd-student"):
-        best[name] = min(VARIANTS, key=lambda v, n=name: latency(prepared(n, {}), shape, v, 1))
-    nets = {name: prepared(name, {}) for name in best}
-    times: dict[str, list[float]] = {name: [] for name in best}
-    for _ in range(args.repeats):
-        for name, net in nets.items():
-            times[name].append(latency(net, shape, best[name], 1))
-    t, s = statistics.median(times["kd-teacher"]), statistics.median(times["kd-student"])
-    print(f"teacher {t:.3f} s ({best['kd-teacher']}), student {s:.3f} s ({best['kd-student']})")
-    print(f"student speed-up {t / s:.2f}x (target >= 5x)")
-    print(f"load average: {os.getloadavg()[0]:.1f} (timings compare only on an idle machine)")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats} interleaved runs")
+    if args.only != "kd":
+        compare_with_toolbox(args.toolbox, args.repeats)
+    if args.only != "toolbox":
+        compare_student_teacher(args.repeats)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from benchmark.errors import DataError
 from benchmark.methods.base import InputSpec, MethodModule, OptimConfig
 from benchmark.methods.losses import create_loss
+from benchmark.methods.optimize import clips_3d, conv_act, folded_conv_bn, frames_2d
 from benchmark.methods.weights import load_state_dict_file
 
 # rPPG-Toolbox prefix -> our prefix; the rest of a key (".0.weight", ".1.running_mean") is unchanged.
@@ -88,6 +90,65 @@ class PhysNetLayout(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x)[0]
+
+    def inference_form(self) -> PhysNetInference:
+        """The eval-only fused copy that predict runs (benchmark.methods.optimize)."""
+        return PhysNetInference(self)
+
+
+class PhysNetInference(nn.Module):
+    """PhysNetLayout in eval mode, rewritten for CPU speed; same output to float rounding.
+
+    BatchNorm folded into every conv, ReLU fused into oneDNN convs, activations channels-last-3d throughout
+    (PyTorch's own heuristic sends narrow batch-1 Conv3d, all of the KD student's, to a slow im2col path;
+    the direct oneDNN call avoids it). The (1, 5, 5) stem and the (1, 2, 2) pools run as 2D ops over the
+    B*T frames (a free view in that layout); each (4, 1, 1) stride-2 transposed conv is one matmul to its
+    four taps, added in place: even output frame 2j = tap1[j] + tap3[j-1], odd 2j+1 = tap2[j] + tap0[j+1].
+    """
+
+    def __init__(self, net: PhysNetLayout):
+        super().__init__()
+        stem_w, stem_b = folded_conv_bn(net.stem)
+        self.register_buffer("stem_w", stem_w.squeeze(2).contiguous(memory_format=torch.channels_last))
+        self.register_buffer("stem_b", stem_b)
+        blocks = [block for stage in (net.stage1, net.stage2, net.stage3, net.stage4) for block in stage]
+        for i, block in enumerate(blocks):
+            w, b = folded_conv_bn(block)
+            self.register_buffer(f"conv{i}_w", w.contiguous(memory_format=torch.channels_last_3d))
+            self.register_buffer(f"conv{i}_b", b)
+        for i, block in enumerate(net.decoder):
+            w, b = folded_conv_bn(block)  # [C_in, C_out, 4, 1, 1] -> taps side by side: [C_in, 4 * C_out]
+            self.register_buffer(f"up{i}_w", w[..., 0, 0].permute(0, 2, 1).reshape(w.shape[0], -1).clone())
+            self.register_buffer(f"up{i}_b", b)
+        self.register_buffer("head_w", net.head.weight.detach().flatten().clone())
+        self.register_buffer("head_b", net.head.bias.detach().clone())
+
+    def _conv(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        return conv_act(x, getattr(self, f"conv{i}_w"), getattr(self, f"conv{i}_b"), (1, 1, 1), "relu")
+
+    def _upsample(self, x: torch.Tensor, i: int) -> torch.Tensor:
+        """(4, 1, 1) transposed conv, stride 2, padding 1 in time, + folded BN + ELU: [B, C, T] -> 2T."""
+        b, c, t, h, w = x.shape
+        taps = (x.permute(0, 2, 3, 4, 1) @ getattr(self, f"up{i}_w")).view(b, t, h, w, 4, c)
+        even = taps[..., 1, :].clone()
+        even[:, 1:] += taps[:, :-1, ..., 3, :]
+        odd = taps[..., 2, :].clone()
+        odd[:, :-1] += taps[:, 1:, ..., 0, :]
+        y = F.elu(torch.stack([even, odd], dim=2) + getattr(self, f"up{i}_b"))
+        return y.view(b, 2 * t, h, w, c).permute(0, 4, 1, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, t, _, _ = x.shape
+        if t % 4:
+            raise ValueError(f"PhysNet needs T to be a multiple of 4, got {t}")
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+        f = conv_act(frames_2d(x), self.stem_w, self.stem_b, (2, 2), "relu")
+        x = clips_3d(F.max_pool2d(f, 2), b)
+        x = F.max_pool3d(self._conv(self._conv(x, 0), 1), 2)
+        x = F.max_pool3d(self._conv(self._conv(x, 2), 3), 2)
+        x = clips_3d(F.max_pool2d(frames_2d(self._conv(self._conv(x, 4), 5)), 2), b)
+        x = self._upsample(self._upsample(self._conv(self._conv(x, 6), 7), 0), 1)
+        return x.mean(dim=(3, 4)).transpose(1, 2) @ self.head_w + self.head_b
 
 
 def map_toolbox_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
