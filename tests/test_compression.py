@@ -171,3 +171,45 @@ def test_content_hash_is_the_file_sha256_and_follows_edits(tmp_path):
     first = content_hash(folder)
     (folder / "f1.png").rename(folder / "f2.png")  # a folder's frame names are part of its content
     assert content_hash(folder) != first
+
+
+ENCODE_TWICE = """
+import hashlib, json, sys, tempfile
+from pathlib import Path
+from benchmark.data.compression import compress_video
+source, levels = Path(sys.argv[1]), sys.argv[2:]
+out = {}
+for level in levels:
+    for _ in range(2):  # twice in this process, each into a fresh cache
+        with tempfile.TemporaryDirectory() as root:
+            video = compress_video(source, level, cache_root=Path(root))
+            out.setdefault(level, []).append(hashlib.sha256(video.path.read_bytes()).hexdigest())
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_x264_and_x265_encodes_are_byte_identical_across_runs_and_processes(clip, tmp_path):
+    """Same frames, same level -> same bytes, twice in a child process and once here.
+
+    x264's AVX-512 kernels gave a different file almost every time on this 160x120 clip (see
+    compression.x264_cpu_flags); this fails without that fix.
+    """
+    import hashlib
+    import json
+    import subprocess
+    import sys
+
+    levels = ["x264-crf28", "x264-250k", "x265-crf30"]
+    child = subprocess.run(
+        [sys.executable, "-c", ENCODE_TWICE, str(clip[0]), *levels],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    digests = json.loads(child.stdout)
+    for level in levels:
+        here = compress_video(clip[0], level, cache_root=tmp_path).path.read_bytes()
+        digests[level].append(hashlib.sha256(here).hexdigest())
+        assert len(set(digests[level])) == 1, f"{level}: {len(set(digests[level]))} different files of 3"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable
@@ -21,6 +22,8 @@ import yaml
 
 from benchmark.errors import ConfigError, DataError
 from benchmark.paths import cache_dir, config_dir
+
+log = logging.getLogger(__name__)
 
 RAW = "raw"
 CHUNK = 128
@@ -37,11 +40,58 @@ class CodecSpec:
     options: tuple[tuple[str, str], ...] = ()
 
 
+# Encoder threads are pinned, not left to "auto": x264's frame threads and x265's pool size change the
+# bytes, so an automatic count would give different encodes on machines with different core counts.
+# x264 gets frame threads, not the slice threads PyAV's default thread_type would ask for.
+ENCODER_THREADS = 2
 CODECS: dict[str, CodecSpec] = {
-    "x264": CodecSpec("libx264", ("bitrate", "crf")),
-    "x265": CodecSpec("libx265", ("bitrate", "crf"), (("x265-params", "log-level=error"),)),
+    "x264": CodecSpec("libx264", ("bitrate", "crf"), (("x264-params", f"threads={ENCODER_THREADS}"),)),
+    "x265": CodecSpec(
+        "libx265",
+        ("bitrate", "crf"),
+        (("x265-params", f"log-level=error:frame-threads=1:pools={ENCODER_THREADS}"),),
+    ),
     "mpeg4": CodecSpec("mpeg4", ("bitrate", "qscale")),
 }
+
+
+@lru_cache(maxsize=1)
+def x264_cpu_flags() -> str:
+    """The CPU features libx264 detects here, minus AVX-512, as its `asm` option.
+
+    Why: x264's AVX-512 kernels made encodes of the same frames differ from run to run on this project's
+    machines (AMD EPYC with AVX-512), single-threaded too, for some frame sizes (160x120, 144x120; not
+    128x120 or 256x192). With AVX-512 off they are byte-identical, and for the sizes where AVX-512 behaved
+    the bytes are the same as with it. The flags come from x264's own detection (its start-up log line), so
+    no instruction the CPU lacks is ever forced on.
+    """
+    import av
+    import av.logging
+
+    previous = av.logging.get_level()
+    av.logging.set_level(av.logging.INFO)
+    try:
+        with av.logging.Capture() as logs:
+            probe = av.CodecContext.create("libx264", "w")
+            probe.width, probe.height, probe.pix_fmt, probe.time_base = 64, 64, "yuv420p", Fraction(1, 30)
+            probe.open()
+    finally:
+        av.logging.set_level(previous)
+    for _level, _name, message in logs:
+        if "using cpu capabilities:" in message:
+            names = message.split(":", 1)[1].split()
+            kept = [n for n in names if not n.upper().startswith("AVX512") and n != "none!"]
+            return ",".join(kept) or "0"
+    log.warning("libx264 did not report its CPU features; encoding without SIMD (slow but reproducible)")
+    return "0"
+
+
+def _codec_options(spec: CodecSpec) -> dict[str, str]:
+    """The encoder's fixed options (x264 gets its reproducible `asm` set here, once per process)."""
+    options = dict(spec.options)
+    if spec.encoder == "libx264":
+        options["x264-params"] += f":sliced-threads=0:asm={x264_cpu_flags()}"
+    return options
 
 
 def _bitrate(stream, value: float) -> dict[str, str]:
@@ -90,6 +140,8 @@ class CompressionLevel:
         """Stable hash of what changes the encoded bytes (cache key part)."""
         spec = CODECS.get(self.codec)
         payload = [self.version, self.codec, self.mode, float(self.value), spec.encoder if spec else RAW]
+        if spec and spec.options:  # pinned encoder settings (x264/x265: new keys since reproducible encodes)
+            payload.append(["reproducible-v1", *map(list, spec.options)])
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
 
 
@@ -230,7 +282,7 @@ def _encode(source: Path, level: CompressionLevel, target: Path, fps: float | No
         width, height = reader.width // 2 * 2, reader.height // 2 * 2  # yuv420p needs even sides
         stream = out.add_stream(spec.encoder, rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        options = dict(spec.options)
+        options = _codec_options(spec)
         options.update(MODES[level.mode](stream, level.value))
         stream.options = options
         bits, index = 0, 0
