@@ -47,14 +47,16 @@ class ToolboxNet:
 
 
 # our network -> (factory overrides, our clip [B, C, T, H, W], the toolbox's definition of the same network)
+PHYSNET_CLS = "PhysNet_padding_Encoder_Decoder_MAX"
+CAN_72 = {"frame_depth": 10, "img_size": 72}
 CASES = {
     "physnet": (
         {}, (1, 3, 128, 72, 72),
-        ToolboxNet("PhysNet.py", "PhysNet_padding_Encoder_Decoder_MAX", {"frames": 128}, (1, 3, 128, 72, 72), 0.54),
+        ToolboxNet("PhysNet.py", PHYSNET_CLS, {"frames": 128}, (1, 3, 128, 72, 72), 0.54),
     ),
     "tscan": (
         {"size": 72}, (1, 6, 180, 72, 72),
-        ToolboxNet("TS_CAN.py", "TSCAN", {"frame_depth": 10, "img_size": 72}, (180, 6, 72, 72), 2.6),
+        ToolboxNet("TS_CAN.py", "TSCAN", CAN_72, (180, 6, 72, 72), 2.6),
     ),
     "deepphys": (
         {"size": 72}, (1, 6, 180, 72, 72),
@@ -62,7 +64,7 @@ CASES = {
     ),
     "efficientphys": (
         {"size": 72}, (1, 3, 180, 72, 72),
-        ToolboxNet("EfficientPhys.py", "EfficientPhys", {"frame_depth": 10, "img_size": 72}, (181, 3, 72, 72), 1.5),
+        ToolboxNet("EfficientPhys.py", "EfficientPhys", CAN_72, (181, 3, 72, 72), 1.5),
     ),
 }  # fmt: skip
 
@@ -92,7 +94,9 @@ def load() -> str:
 def compare_with_toolbox(toolbox: Path | None, repeats: int) -> None:
     source = f"measured side by side from {toolbox}" if toolbox else "REPORTED in issue 6, NOT MEASURED here"
     print(f"\nours vs rPPG-Toolbox ({source}); {load()}")
-    print(f"{'network':<14}{'params ours/toolbox':>22}{'ours s':>9}{'plain s':>9}{'toolbox s':>11}{'ratio':>8}")
+    print(
+        f"{'network':<14}{'params ours/toolbox':>22}{'ours s':>9}{'plain s':>9}{'toolbox s':>11}{'ratio':>8}"
+    )
     for name, (overrides, shape, ref) in CASES.items():
         torch.manual_seed(0)
         module = create_method(name, **overrides).eval()
@@ -137,7 +141,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("toolbox", "kd"), default=None, help="run one comparison only")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats} interleaved runs")
+    threads = torch.get_num_threads()
+    print(f"torch {torch.__version__}, {threads} threads, median of {args.repeats} interleaved runs")
     if args.only != "kd":
         compare_with_toolbox(args.toolbox, args.repeats)
     if args.only != "toolbox":

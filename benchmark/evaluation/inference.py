@@ -3,7 +3,8 @@
 Used by `predict`, the sweep runner and the profiler alike, so a method is evaluated the same way
 everywhere: resize to the method's frame size, normalise per chunk exactly as in training, cut into chunks
 of T frames (the last one aligned to the recording's end), run without gradients, stitch back to [N], and
-integrate difference-signal outputs.
+integrate difference-signal outputs. The network runs in its inference form (benchmark.methods.optimize:
+BatchNorm folded, fused oneDNN convs, channels-last), which gives the same output as the trained network.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from benchmark.data.transforms import normalize_frames
 from benchmark.errors import DataError, SignalError
 from benchmark.evaluation.hr import estimate_hr
+from benchmark.methods.optimize import optimize_for_inference
 
 
 def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
@@ -90,11 +92,12 @@ def predict_bvp(
     was_training = module.training
     module.eval()
     try:
+        forward = optimize_for_inference(module)  # eval-only fused copy where the network offers one
         with torch.inference_mode():
             for first in range(0, len(starts), batch_size):
                 batch_starts = starts[first : first + batch_size]
                 x = np.stack([_network_input(frames[s : s + chunk], spec.inputs) for s in batch_starts])
-                out = module(torch.from_numpy(x).to(device)).detach().to("cpu", torch.float64).numpy()
+                out = forward(torch.from_numpy(x).to(device)).detach().to("cpu", torch.float64).numpy()
                 if out.shape != (len(batch_starts), chunk):
                     raise DataError(source, f"{name} returned shape {out.shape}, expected [B, {chunk}]")
                 for s, row in zip(batch_starts, out):

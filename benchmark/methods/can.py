@@ -21,10 +21,12 @@ sums over C and H instead, which makes the scale depend on the channel count; we
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from benchmark.methods.base import InputSpec, MethodModule, OptimConfig
 from benchmark.methods.losses import create_loss
+from benchmark.methods.optimize import conv_act
 
 
 class TemporalShift(nn.Module):
@@ -54,7 +56,11 @@ class TemporalShift(nn.Module):
 
 def attention_mask(logits: torch.Tensor) -> torch.Tensor:
     """Soft mask from [N, 1, H, W] logits: sigmoid, then scaled so its spatial mean is 0.5."""
-    g = torch.sigmoid(logits)
+    return normalised_mask(torch.sigmoid(logits))
+
+
+def normalised_mask(g: torch.Tensor) -> torch.Tensor:
+    """[N, 1, H, W] sigmoid outputs scaled so their spatial mean is 0.5."""
     h, w = g.shape[-2:]
     return g * (h * w) / (2.0 * g.sum(dim=(2, 3), keepdim=True))
 
@@ -100,24 +106,13 @@ class ConvAttentionNet(nn.Module):
     def _shift(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.tsm is None else self.tsm(x)
 
-    def _split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """[B, 6, T, H, W] -> motion frames [B*T, 3, H, W], appearance [B*T or B*T/D, 3, H, W], repeat."""
-        b, c, t, h, w = x.shape
-        if c != 6:
-            raise ValueError(f"CAN input must have 6 channels (motion + appearance), got {c}")
-        motion = x[:, :3].transpose(1, 2).reshape(b * t, 3, h, w)
-        appearance = x[:, 3:]
-        if self.tsm is None:
-            return motion, appearance.transpose(1, 2).reshape(b * t, 3, h, w), 1
-        d = self.frame_depth
-        if t % d:
-            raise ValueError(f"TS-CAN needs T to be a multiple of the frame depth {d}, got {t}")
-        windows = appearance.reshape(b, 3, t // d, d, h, w).mean(dim=3)
-        return motion, windows.transpose(1, 2).reshape(b * t // d, 3, h, w), d
+    def inference_form(self) -> CANInference:
+        """The eval-only fused copy that predict runs (benchmark.methods.optimize)."""
+        return CANInference(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t = x.shape[0], x.shape[2]
-        m, a, repeat = self._split(x)
+        m, a, repeat = split_inputs(x, self.frame_depth if self.tsm is not None else None)
         m = torch.tanh(self.motion_conv1(self._shift(m)))
         m = torch.tanh(self.motion_conv2(self._shift(m)))
         a = torch.tanh(self.appearance_conv1(a))
@@ -133,6 +128,107 @@ class ConvAttentionNet(nn.Module):
         m = self.dropout_conv(self.pool(m * g.repeat_interleave(repeat, dim=0)))
         m = self.dropout_dense(torch.tanh(self.dense1(m.flatten(1))))
         return self.dense2(m).view(b, t)
+
+
+def split_inputs(x: torch.Tensor, windows: int | None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """[B, 6, T, H, W] -> motion frames [B*T, 3, H, W], appearance [B*T or B*T/D, 3, H, W], repeat.
+
+    `windows` = D averages the appearance frames over windows of D (TS-CAN); None keeps every frame."""
+    b, c, t, h, w = x.shape
+    if c != 6:
+        raise ValueError(f"CAN input must have 6 channels (motion + appearance), got {c}")
+    motion = x[:, :3].transpose(1, 2).reshape(b * t, 3, h, w)
+    appearance = x[:, 3:]
+    if windows is None:
+        return motion, appearance.transpose(1, 2).reshape(b * t, 3, h, w), 1
+    d = windows
+    if t % d:
+        raise ValueError(f"TS-CAN needs T to be a multiple of the frame depth {d}, got {t}")
+    means = appearance.reshape(b, 3, t // d, d, h, w).mean(dim=3)
+    return motion, means.transpose(1, 2).reshape(b * t // d, 3, h, w), d
+
+
+class FramesInference(nn.Module):
+    """Shared parts of the CAN / EfficientPhys inference forms: frames [N, C, H, W] kept channels-last,
+    each conv one oneDNN call with its tanh / sigmoid fused, TSM done in the channels-last layout, the dense
+    layer's weights reordered to read the channels-last features without a transposing copy. No dropout."""
+
+    def __init__(self, net: nn.Module, convs: tuple[str, ...], frame_depth: int | None):
+        super().__init__()
+        self.frame_depth = frame_depth
+        self.fold_div = 3
+        for name in convs:
+            conv = getattr(net, name)
+            weight = conv.weight.detach().clone().contiguous(memory_format=torch.channels_last)
+            self.register_buffer(f"{name}_w", weight)
+            self.register_buffer(f"{name}_b", conv.bias.detach().clone())
+            self.padding = {**getattr(self, "padding", {}), name: conv.padding}
+        dense1 = net.dense1.weight.detach()
+        channels = net.attention2.in_channels
+        side = int(round((dense1.shape[1] / channels) ** 0.5))
+        hwc = dense1.view(-1, channels, side, side).permute(0, 2, 3, 1).reshape(dense1.shape[0], -1)
+        self.register_buffer("dense1_w", hwc.clone())
+        self.register_buffer("dense1_b", net.dense1.bias.detach().clone())
+        self.register_buffer("dense2_w", net.dense2.weight.detach().clone())
+        self.register_buffer("dense2_b", net.dense2.bias.detach().clone())
+
+    def conv(self, x: torch.Tensor, name: str, act: str = "tanh") -> torch.Tensor:
+        return conv_act(x, getattr(self, f"{name}_w"), getattr(self, f"{name}_b"), self.padding[name], act)
+
+    def shift(self, x: torch.Tensor) -> torch.Tensor:
+        """TemporalShift of a channels-last [N*D, C, H, W], result channels-last (no shift without TSM)."""
+        if self.frame_depth is None:
+            return x
+        nt, c, h, w = x.shape
+        d = self.frame_depth
+        if nt % d:
+            raise ValueError(f"TSM needs a multiple of {d} frames, got {nt}")
+        v = x.permute(0, 2, 3, 1).reshape(nt // d, d, h, w, c)
+        fold = c // self.fold_div
+        out = torch.empty_like(v)
+        out[:, :-1, ..., :fold] = v[:, 1:, ..., :fold]
+        out[:, -1, ..., :fold] = 0
+        out[:, 1:, ..., fold : 2 * fold] = v[:, :-1, ..., fold : 2 * fold]
+        out[:, 0, ..., fold : 2 * fold] = 0
+        out[..., 2 * fold :] = v[..., 2 * fold :]
+        return out.view(nt, h, w, c).permute(0, 3, 1, 2)
+
+    def gated_pool(self, m: torch.Tensor, g: torch.Tensor, repeat: int = 1) -> torch.Tensor:
+        g = normalised_mask(g)
+        return F.avg_pool2d(m * (g if repeat == 1 else g.repeat_interleave(repeat, dim=0)), 2)
+
+    def dense(self, m: torch.Tensor) -> torch.Tensor:
+        """[N, C, H, W] channels-last features -> [N] outputs."""
+        flat = m.permute(0, 2, 3, 1).reshape(m.shape[0], -1)
+        hidden = torch.tanh(F.linear(flat, self.dense1_w, self.dense1_b))
+        return F.linear(hidden, self.dense2_w, self.dense2_b)
+
+
+class CANInference(FramesInference):
+    """ConvAttentionNet (TS-CAN or DeepPhys) in eval mode, rewritten for CPU speed; same output."""
+
+    CONVS = (
+        *(f"motion_conv{i}" for i in range(1, 5)),
+        *(f"appearance_conv{i}" for i in range(1, 5)),
+        "attention1",
+        "attention2",
+    )
+
+    def __init__(self, net: ConvAttentionNet):
+        super().__init__(net, self.CONVS, net.frame_depth if net.tsm is not None else None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t = x.shape[0], x.shape[2]
+        m, a, repeat = split_inputs(x, self.frame_depth)
+        m, a = (v.contiguous(memory_format=torch.channels_last) for v in (m, a))
+        m = self.conv(self.shift(self.conv(self.shift(m), "motion_conv1")), "motion_conv2")
+        a = self.conv(self.conv(a, "appearance_conv1"), "appearance_conv2")
+        m = self.gated_pool(m, self.conv(a, "attention1", "sigmoid"), repeat)
+        a = F.avg_pool2d(a, 2)
+        m = self.conv(self.shift(self.conv(self.shift(m), "motion_conv3")), "motion_conv4")
+        a = self.conv(self.conv(a, "appearance_conv3"), "appearance_conv4")
+        m = self.gated_pool(m, self.conv(a, "attention2", "sigmoid"), repeat)
+        return self.dense(m).view(b, t)
 
 
 def _module(net, name, *, size, frames, loss, optimizer, lr, weight_decay, scheduler) -> MethodModule:

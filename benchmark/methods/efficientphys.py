@@ -16,8 +16,9 @@ import torch
 from torch import nn
 
 from benchmark.methods.base import InputSpec, MethodModule, OptimConfig
-from benchmark.methods.can import TemporalShift, attention_mask, conv_pair, dense_features
+from benchmark.methods.can import FramesInference, TemporalShift, attention_mask, conv_pair, dense_features
 from benchmark.methods.losses import create_loss
+from benchmark.methods.optimize import frames_2d
 
 
 class EfficientPhysNet(nn.Module):
@@ -50,6 +51,39 @@ class EfficientPhysNet(nn.Module):
         m = self.dropout_conv(self.pool(m * attention_mask(self.attention2(m))))
         m = self.dropout_dense(torch.tanh(self.dense1(m.flatten(1))))
         return self.dense2(m).view(b, t)
+
+    def inference_form(self) -> EfficientPhysInference:
+        """The eval-only fused copy that predict runs (benchmark.methods.optimize)."""
+        return EfficientPhysInference(self)
+
+
+class EfficientPhysInference(FramesInference):
+    """EfficientPhysNet in eval mode, rewritten for CPU speed (see FramesInference); same output. The input
+    BatchNorm is applied as its per-channel affine to the frame differences, in the channels-last layout."""
+
+    def __init__(self, net: EfficientPhysNet):
+        super().__init__(
+            net, ("conv1", "conv2", "conv3", "conv4", "attention1", "attention2"), net.tsm.frame_depth
+        )
+        bn = net.input_norm
+        scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+        self.register_buffer("norm_scale", scale.view(1, -1, 1, 1).clone())
+        self.register_buffer(
+            "norm_shift", (bn.bias.detach() - bn.running_mean * scale).view(1, -1, 1, 1).clone()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t = x.shape[0], x.shape[2]
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+        d = torch.empty_like(x)
+        torch.sub(x[:, :, 1:], x[:, :, :-1], out=d[:, :, :-1])
+        d[:, :, -1] = 0
+        m = torch.addcmul(self.norm_shift, frames_2d(d), self.norm_scale)
+        m = self.conv(self.shift(self.conv(self.shift(m), "conv1")), "conv2")
+        m = self.gated_pool(m, self.conv(m, "attention1", "sigmoid"))
+        m = self.conv(self.shift(self.conv(self.shift(m), "conv3")), "conv4")
+        m = self.gated_pool(m, self.conv(m, "attention2", "sigmoid"))
+        return self.dense(m).view(b, t)
 
 
 def efficientphys(

@@ -1,11 +1,11 @@
 """The one inference form of a network, used by predict, the sweep runner and the profiler's latency.
 
-`optimize_for_inference(module)` returns what to call on a batch instead of `module`: for a network that offers
-an `inference_form()` (PhysNet layouts, the CANs, EfficientPhys) an eval-only copy with BatchNorm folded into
-the convolutions, activations fused into oneDNN convolutions on CPU and channels-last activations; for any
-other network the network itself. The training network is never changed: its parameters, state_dict keys and
-parameter count stay exactly as they are, and the copy is rebuilt per call so it always reflects the current
-weights. Callers run it under `torch.inference_mode()`.
+`optimize_for_inference(module)` returns what to call on a batch instead of `module`: for a network that
+offers an `inference_form()` (PhysNet layouts, the CANs, EfficientPhys) an eval-only copy with BatchNorm
+folded into the convolutions, activations fused into oneDNN convolutions on CPU and channels-last
+activations; for any other network the network itself. The training network is never changed: its
+parameters, state_dict keys and parameter count stay exactly as they are, and the copy is rebuilt per call
+so it always reflects the current weights. Callers run it under `torch.inference_mode()`.
 
 The fused ops are oneDNN's (`torch.ops.mkldnn._convolution_pointwise`); on a build or device without them the
 inference forms fall back to the plain convolution plus the activation, with the same result.
