@@ -159,3 +159,54 @@ def test_sigkill_mid_sweep_then_rerun_resumes_with_identical_tables(datasets, tm
     assert integrity_problems(db) == []
     for name in ("good-to-good.md", "good-to-good.csv"):
         assert (tmp_path / "lb_killed" / name).read_text() == (tmp_path / "lb_clean" / name).read_text()
+
+
+# ------------------------------------------------------------------------------- checkpoint sharing
+def test_identical_trainings_share_one_checkpoint(tmp_path):
+    """kd-teacher is the PhysNet layout trained with PhysNet's recipe: the runner trains it once. The
+    teacher cell is served the physnet checkpoint (data=None: any attempt to train would fail here), and that
+    checkpoint loads into kd-teacher. Another seed, another network or another recipe does not share."""
+    import torch
+
+    from benchmark.methods import create_method
+    from benchmark.methods.config import load_recipe
+    from benchmark.methods.training import load_trained
+    from benchmark.runner.cells import Cell
+    from benchmark.runner.training import Trainer
+
+    sweep = sweep_from_dict({"name": "share", "profile": "quick", "compression": ["raw"]})
+
+    def cell(method, seed=0, recipe=None):
+        return Cell(
+            method,
+            "supervised",
+            True,
+            "synth",
+            "synth",
+            "raw",
+            seed,
+            sweep,
+            recipe or load_recipe(method, "quick"),
+        )
+
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        trainer = Trainer(sweep, store, None, tmp_path)
+        physnet, teacher = cell("physnet"), cell("kd-teacher")
+        assert physnet.training_key != teacher.training_key
+        assert trainer.content_key(physnet) == trainer.content_key(teacher) is not None
+        assert trainer.content_key(cell("physnet", seed=1)) != trainer.content_key(physnet)
+        assert trainer.content_key(cell("kd-student-nokd")) != trainer.content_key(physnet)
+        other_lr = {**load_recipe("physnet", "quick"), "lr": 0.123}
+        assert trainer.content_key(cell("physnet", recipe=other_lr)) != trainer.content_key(physnet)
+        assert trainer.content_key(cell("kd-student")) is None  # depends on a teacher: never shared
+
+        torch.manual_seed(3)
+        ckpt = tmp_path / "physnet.ckpt"
+        torch.save({"state_dict": create_method("physnet").state_dict()}, ckpt)
+        store.put_checkpoint(physnet.training_key, "physnet", str(ckpt), "now")
+        store.put_checkpoint(trainer.content_key(physnet), "physnet", str(ckpt), "now")
+        assert trainer.checkpoint(teacher) == ckpt
+        assert store.checkpoint(teacher.training_key) == str(ckpt)  # recorded under its own key too
+    loaded = load_trained("kd-teacher", ckpt)
+    expected = torch.load(ckpt, weights_only=True)["state_dict"]
+    assert all(torch.equal(v, expected[k]) for k, v in loaded.state_dict().items())

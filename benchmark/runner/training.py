@@ -93,18 +93,46 @@ class Trainer:
             raise TrainingFailed(
                 f"training of {cell.method} on {cell.train_set} failed: {self._failures[key]}"
             )
+        from benchmark.runner.sweep import now
+
         known = self.store.checkpoint(key)
         if known and Path(known).is_file():
             return Path(known)
+        shared_key = self.content_key(cell)
+        shared = self.store.checkpoint(shared_key) if shared_key else None
+        if shared and Path(shared).is_file():
+            log.info(
+                "%s: same network, recipe, data and seed as a model already trained; reusing %s",
+                cell.method,
+                shared,
+            )
+            self.store.put_checkpoint(key, cell.method, shared, now())
+            return Path(shared)
         try:
             path = self.train(cell)
         except Exception as err:
             self._failures[key] = f"{type(err).__name__}: {err}"
             raise
-        from benchmark.runner.sweep import now
-
         self.store.put_checkpoint(key, cell.method, str(path), now())
+        if shared_key:
+            self.store.put_checkpoint(shared_key, cell.method, str(path), now())
         return path
+
+    def content_key(self, cell: Cell) -> str | None:
+        """Key of what a training computes, whatever the registry name: the training config with the method
+        name replaced by what the method builds (module and network classes, parameter names and shapes,
+        loss with its settings, optimiser, input spec). Two names that build the same thing and train it
+        with the same recipe on the same data and seed get the same weights (kd-teacher is the PhysNet
+        layout with PhysNet's recipe), so the second loads the first's checkpoint instead of training again.
+        None (no sharing) for methods that depend on other models or on the training subjects."""
+        from benchmark.methods import METHODS, create_method
+
+        if METHODS.get(cell.method).requires or needs_subjects(cell.recipe):
+            return None
+        module = create_method(cell.method, **self.factory_kwargs(cell))
+        config = dict(cell.training_config())
+        config["method"] = build_fingerprint(module)
+        return "content:" + config_hash(config)
 
     def train(self, cell: Cell) -> Path:
         from benchmark.data.datamodule import RPPGDataModule
@@ -163,6 +191,29 @@ class Trainer:
 
 class TrainingFailed(RuntimeError):
     """A model could not be trained; every cell that needs it fails with this reason."""
+
+
+def build_fingerprint(module) -> dict:
+    """What a method's factory built, as plain data: equal fingerprints train alike from the same seed."""
+    from dataclasses import asdict, is_dataclass
+
+    def name(obj) -> str:
+        return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+    def settings(obj) -> dict:
+        return {k: v for k, v in sorted(vars(obj).items()) if isinstance(v, (bool, int, float, str, tuple))}
+
+    loss = getattr(module, "loss_fn", None)
+    parts = {
+        "module": name(module),
+        "net": name(getattr(module, "net", module)),
+        "parameters": [[k, list(v.shape)] for k, v in module.state_dict().items()],
+        "loss": [name(loss), settings(loss)] if loss is not None else None,
+    }
+    for field in ("optim", "input_spec"):
+        value = getattr(module, field, None)
+        parts[field] = asdict(value) if is_dataclass(value) else repr(value)
+    return parts
 
 
 def needs_subjects(recipe: dict) -> bool:
