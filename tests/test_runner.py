@@ -210,3 +210,40 @@ def test_identical_trainings_share_one_checkpoint(tmp_path):
     loaded = load_trained("kd-teacher", ckpt)
     expected = torch.load(ckpt, weights_only=True)["state_dict"]
     assert all(torch.equal(v, expected[k]) for k, v in loaded.state_dict().items())
+
+
+def test_a_student_of_another_teacher_is_another_model(tmp_path, monkeypatch):
+    """The kd-student's checkpoint key covers its teacher's recipe: changing the teacher retrains it."""
+    import shutil
+
+    from benchmark.methods.config import load_recipe
+    from benchmark.paths import config_dir
+    from benchmark.runner.cells import Cell
+    from benchmark.runner.training import Trainer
+
+    sweep = sweep_from_dict({"name": "dep", "profile": "quick", "compression": ["raw"]})
+
+    def student_key(store):
+        cell = Cell(
+            "kd-student",
+            "supervised",
+            True,
+            "synth",
+            "synth",
+            "raw",
+            0,
+            sweep,
+            load_recipe("kd-student", "quick"),
+        )
+        return cell.training_key, Trainer(sweep, store, None, tmp_path).model_key(cell)
+
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        before = student_key(store)
+        configs = tmp_path / "configs"
+        shutil.copytree(config_dir(), configs)
+        teacher = configs / "methods" / "kd-teacher.yaml"
+        teacher.write_text(teacher.read_text().replace("  quick:\n", "  quick:\n    weight_decay: 0.01\n", 1))
+        monkeypatch.setenv("RPPG_CONFIG_DIR", str(configs))
+        after = student_key(store)
+    assert before[0] == after[0]  # the student's own recipe did not change...
+    assert before[1] != after[1]  # ...but its teacher did

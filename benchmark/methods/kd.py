@@ -43,9 +43,11 @@ class KDStudentModule(MethodModule):
     """Student + frozen teacher + adapters. The teacher is kept outside the state_dict (a plain list), so a
     student checkpoint holds only the student and its adapters and loads without the teacher to predict."""
 
-    def __init__(self, net: PhysNetLayout, teacher: PhysNetLayout | None, kd_weight: float, **kwargs):
+    def __init__(
+        self, net: PhysNetLayout, teacher: PhysNetLayout | None, kd_weight: float, task: str = "np", **kwargs
+    ):
         adapters = nn.ModuleList(nn.Conv3d(net.widths[2], TEACHER_WIDTHS[2], 1) for _ in range(3))
-        super().__init__(net, loss=KDFeatureLoss(adapters, weight=kd_weight, task="np"), **kwargs)
+        super().__init__(net, loss=KDFeatureLoss(adapters, weight=kd_weight, task=task), **kwargs)
         self.adapters = adapters
         self._teacher = [teacher]
 
@@ -90,6 +92,7 @@ def kd_student(
     *,
     dependencies: dict[str, str | Path] | None = None,
     kd_weight: float = 1.0,
+    loss: str = "np",
     size=72,
     frames=128,
     optimizer="adamw",
@@ -97,13 +100,16 @@ def kd_student(
     weight_decay=0.0,
     scheduler="onecycle",
 ) -> KDStudentModule:
-    """The distilled student (24,455 params); without dependencies it can predict but not train."""
+    """The distilled student (24,455 params); without dependencies it can predict but not train.
+
+    `loss` is the task loss on the output (as kd-student-nokd's), added to kd_weight x the feature loss."""
     ckpt = (dependencies or {}).get("kd-teacher")
     teacher = load_teacher(ckpt) if ckpt is not None else None
     return KDStudentModule(
         PhysNetLayout(STUDENT_WIDTHS),
         teacher,
         kd_weight,
+        task=loss,
         input_spec=physnet_spec(frames, size),
         optim=_optim(optimizer, lr, weight_decay, scheduler),
         name="kd-student",

@@ -2,7 +2,9 @@
 
 Best checkpoints are recorded in the database under the training config's hash, so a rerun (or another sweep
 with the same training config) loads them instead of training again. A method that requires others (the KD
-student needs the trained teacher) gets their checkpoints as `dependencies`.
+student needs the trained teacher) gets their checkpoints as `dependencies`, and their keys enter its own.
+Two method names that build the same network and train it alike (kd-teacher is PhysNet with PhysNet's
+recipe) share one checkpoint through a second, content-based key (`Trainer.content_key`).
 """
 
 from __future__ import annotations
@@ -86,9 +88,20 @@ class Trainer:
         )
 
     # -------------------------------------------------------------------------------------- training
+    def model_key(self, cell: Cell) -> str:
+        """The cell's training key, extended by the model keys of the models it depends on: a student
+        distilled from another teacher (other recipe, other data) is another model."""
+        from benchmark.methods import METHODS
+
+        requires = METHODS.get(cell.method).requires
+        if not requires:
+            return cell.training_key
+        deps = {dep: self.model_key(self.dependency_cell(cell, dep)) for dep in requires}
+        return config_hash({"training": cell.training_key, "dependencies": deps})
+
     def checkpoint(self, cell: Cell) -> Path:
         """The best checkpoint of the cell's training config: from the database, or trained now."""
-        key = cell.training_key
+        key = self.model_key(cell)
         if key in self._failures:
             raise TrainingFailed(
                 f"training of {cell.method} on {cell.train_set} failed: {self._failures[key]}"
@@ -162,7 +175,7 @@ class Trainer:
         epochs = int(recipe.get("epochs", 1))
         if self.sweep.max_epochs is not None:
             epochs = min(epochs, int(self.sweep.max_epochs))
-        out_dir = self.work_dir / "train" / cell.method / cell.training_key
+        out_dir = self.work_dir / "train" / cell.method / self.model_key(cell)
         loggers = self.loggers(cell, f"{cell.method}-{cell.training_key}") if self.loggers else []
         log.info(
             "training %s on %s (seed %d, %d epochs, level %s)",
