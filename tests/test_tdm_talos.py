@@ -98,13 +98,30 @@ def test_talos_recovers_known_shifts_as_the_modes():
     assert float(loss.shift_distribution().max(dim=1).values.min()) > 0.5
 
 
-def test_talos_unknown_subject_is_plain_mse_and_bad_index_raises():
-    loss = TALOSLoss(num_subjects=2, fps=10.0)
+def test_talos_unknown_subject_is_scored_at_its_best_shift_or_zero_and_bad_index_raises():
     pred, target = torch.randn(2, 40), torch.randn(2, 40)
-    value = loss(pred, target, {"subject_index": torch.tensor([-1, -1])})
-    assert torch.allclose(value, torch.mean((pred - target) ** 2))
+    unknown = {"subject_index": torch.tensor([-1, -1])}
+    plain = TALOSLoss(num_subjects=2, fps=10.0, unknown="zero")
+    assert torch.allclose(plain(pred, target, unknown), torch.mean((pred - target) ** 2))
+    # "best": a prediction that is the target delayed by 3 frames scores ~0 although k = 0 does not
+    best = TALOSLoss(num_subjects=2, fps=10.0)
+    delayed = _shifted(target, -3)
+    assert float(best(delayed, target, unknown)) < 0.05 * float(plain(delayed, target, unknown))
     with pytest.raises(ValueError):
-        loss(pred, target, {"subject_index": torch.tensor([0, 2])})
+        plain(pred, target, {"subject_index": torch.tensor([0, 2])})
+    with pytest.raises(ValueError):
+        TALOSLoss(num_subjects=2, unknown="mean")
+
+
+def test_talos_prefers_no_shift_for_its_label_energy_alone():
+    """A zero prediction matches every shift equally: the logits must not move (no window-energy bias)."""
+    torch.manual_seed(0)
+    t = torch.arange(90.0)
+    target = torch.sin(2 * math.pi * t / 20) * torch.linspace(0.2, 3.0, 90)  # energy grows along the chunk
+    loss = TALOSLoss(num_subjects=1, fps=10.0)
+    value = loss(torch.zeros(1, 90), target[None], {"subject_index": torch.tensor([0])})
+    value.backward()
+    assert float(loss.logits.grad.abs().max()) < 1e-6
 
 
 def test_talos_has_its_own_optimiser_group_with_any_method():

@@ -143,10 +143,15 @@ class TALOSLoss(nn.Module):
         L = mean_b sum_k p_s(b)(k) * mean_t (pred_t - y_{t+k})^2
 
     so k > 0 means the label lags the video by k frames. The mean over t runs over the frames where the
-    shifted label exists (t + k inside the chunk). With the literal zero padding, a network still predicting
-    ~0 sees a smaller error at large |k| (the padded label has less energy), and on SynthPulse every subject's
-    distribution ran to +-K0 within a few epochs; the masked mean removes that bias. Samples whose subject is
-    unknown (`subject_index == -1`, e.g. validation subjects) are scored at k = 0 (plain MSE).
+    shifted label exists (t + k inside the chunk), and each shifted window is rescaled to the RMS of the
+    whole label. With the literal zero padding, a network still predicting ~0 sees a smaller error at large
+    |k| (the padded label has less energy) and on SynthPulse every distribution ran to +-K0; the masked mean
+    alone still lets the label energy of each window (which differs from shift to shift) decide the
+    gradient of the logits while the prediction is small, and on SynthPulse the modes froze on that noise
+    in the first steps. With the rescaling, a shift is only preferred for how well the prediction matches
+    the label's shape there. Samples whose subject is unknown (`subject_index == -1`, e.g. validation
+    subjects, whose offsets nobody learns) are scored at their best shift (`unknown="best"`, so validation
+    measures what TALOS trains for) or at k = 0 (`unknown="zero"`, plain MSE).
 
     Args:
         num_subjects: number of training subjects S (the runner passes the size of the training subject
@@ -155,6 +160,7 @@ class TALOSLoss(nn.Module):
         max_shift_s: K0 in seconds (1 s in the paper).
         lr: learning rate of the logits' own optimiser group (1.0 as in the one public port); read by
             MethodModule.parameter_groups.
+        unknown: how samples of unknown subjects are scored: "best" (min over shifts) or "zero" (k = 0).
     """
 
     def __init__(

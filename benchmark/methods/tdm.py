@@ -130,6 +130,8 @@ def create_tdm(
     loss: str = "mse",
     num_subjects: int | None = None,
     fps: float = 30.0,
+    talos_lr: float = 1.0,
+    talos_max_shift_s: float = 1.0,
     optimizer: str = "adamw",
     lr: float = 1e-3,
     weight_decay: float = 0.0,
@@ -138,6 +140,13 @@ def create_tdm(
     """The catalogue factory. `loss="talos"` needs `num_subjects` (training subjects) and the data's `fps`."""
     spec = InputSpec(frames=frames, size=size, inputs="diff", label="diff", output="diff")
     net = TDMNet(in_channels=spec.channels, order=order, blocks=blocks)
-    loss_kwargs = {"num_subjects": num_subjects, "fps": fps} if loss == "talos" else {}
+    loss_kwargs = {}
+    if loss == "talos":
+        loss_kwargs = {
+            "num_subjects": num_subjects,
+            "fps": fps,
+            "lr": talos_lr,
+            "max_shift_s": talos_max_shift_s,
+        }
     optim = OptimConfig(name=optimizer, lr=lr, weight_decay=weight_decay, scheduler=scheduler)
     return MethodModule(net, spec, loss=create_loss(loss, **loss_kwargs), optim=optim, name="tdm")
