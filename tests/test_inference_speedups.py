@@ -125,3 +125,20 @@ def test_predict_uses_the_inference_form_with_the_same_bvp():
     assert bvp.shape == (20,)
     np.testing.assert_allclose(bvp, reference, atol=1e-4)
     assert not np.allclose(bvp, 0.0)
+
+
+@pytest.mark.parametrize("size", [16, 17])
+def test_block_stem_equals_the_full_resolution_stem(size):
+    """The student's stem on 2x2 pixel blocks (even sizes) and the plain stem + pool give the same output;
+    an odd size takes the plain path and still matches the network."""
+    module = trained_like("kd-student", {})
+    fast = optimize_for_inference(module)
+    assert fast.block_stem and not optimize_for_inference(trained_like("kd-teacher", {})).block_stem
+    x = torch.randn((1, 3, 8, size, size), generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        blocks = fast(x)
+        fast.block_stem = False
+        plain_stem = fast(x)
+        reference = module.net(x)
+    torch.testing.assert_close(blocks, plain_stem, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(blocks, reference, atol=1e-4, rtol=1e-4)

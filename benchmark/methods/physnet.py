@@ -14,6 +14,7 @@ resized to 72x72: the same orientation and channel order as our datamodule, so n
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import torch
@@ -101,9 +102,12 @@ class PhysNetInference(nn.Module):
 
     BatchNorm folded into every conv, ReLU fused into oneDNN convs, activations channels-last-3d throughout
     (PyTorch's own heuristic sends narrow batch-1 Conv3d, all of the KD student's, to a slow im2col path;
-    the direct oneDNN call avoids it). The (1, 5, 5) stem and the (1, 2, 2) pools run as 2D ops over the
-    B*T frames (a free view in that layout); each (4, 1, 1) stride-2 transposed conv is one matmul to its
-    four taps, added in place: even output frame 2j = tap1[j] + tap3[j-1], odd 2j+1 = tap2[j] + tap0[j+1].
+    the direct oneDNN call avoids it). The (1, 2, 2) pools run as 2D ops over the B*T frames (a free view
+    in that layout). A narrow (1, 5, 5) stem (the KD student's 4 channels, which oneDNN vectorises badly)
+    and its pool run on 2x2 pixel blocks (`block_stem_weights`): one 3x3 conv gives the four pixels of each
+    pool window as 16 channels, the pool is a max over them, and the full-resolution stem output is never
+    written. Each (4, 1, 1) stride-2 transposed conv is one matmul to its four taps, added
+    in place: even output frame 2j = tap1[j] + tap3[j-1], odd 2j+1 = tap2[j] + tap0[j+1].
     """
 
     def __init__(self, net: PhysNetLayout):
@@ -111,6 +115,12 @@ class PhysNetInference(nn.Module):
         stem_w, stem_b = folded_conv_bn(net.stem)
         self.register_buffer("stem_w", stem_w.squeeze(2).contiguous(memory_format=torch.channels_last))
         self.register_buffer("stem_b", stem_b)
+        blocks_w = block_stem_weights(stem_w.squeeze(2))
+        self.register_buffer("stem_blocks_w", blocks_w)
+        self.register_buffer("stem_blocks_b", stem_b.repeat(4))
+        # only where it pays: with 16 stem channels (PhysNet, the teacher) oneDNN's full-resolution conv is
+        # faster than the block conv's 4x wider output; with the student's 4 it is several times slower
+        self.block_stem = stem_w.shape[0] < 8
         blocks = [block for stage in (net.stage1, net.stage2, net.stage3, net.stage4) for block in stage]
         for i, block in enumerate(blocks):
             w, b = folded_conv_bn(block)
@@ -137,18 +147,45 @@ class PhysNetInference(nn.Module):
         y = F.elu(torch.stack([even, odd], dim=2) + getattr(self, f"up{i}_b"))
         return y.view(b, 2 * t, h, w, c).permute(0, 4, 1, 2, 3)
 
+    def _stem(self, x: torch.Tensor) -> torch.Tensor:
+        """Stem conv + ReLU + (1, 2, 2) max pool: [B, 3, T, H, W] -> [B*T, w1, H/2, W/2] channels-last."""
+        b, c, t, h, w = x.shape
+        if h % 2 or w % 2 or not self.block_stem:  # full-resolution conv, then the pool
+            f = frames_2d(x.contiguous(memory_format=torch.channels_last_3d))
+            return F.max_pool2d(conv_act(f, self.stem_w, self.stem_b, (2, 2), "relu"), 2)
+        blocks = x.reshape(b, c, t, h // 2, 2, w // 2, 2).permute(0, 2, 1, 4, 6, 3, 5)
+        blocks = blocks.reshape(b * t, 4 * c, h // 2, w // 2)  # one copy; channel i * 4 + a * 2 + b
+        y = conv_act(blocks, self.stem_blocks_w, self.stem_blocks_b, (1, 1), "relu")
+        half = y.shape[1] // 2
+        y = torch.maximum(y[:, :half], y[:, half:])  # max over the block's two rows ...
+        y = torch.maximum(y[:, : half // 2], y[:, half // 2 :])  # ... and its two columns
+        return y.contiguous(memory_format=torch.channels_last)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, t, _, _ = x.shape
         if t % 4:
             raise ValueError(f"PhysNet needs T to be a multiple of 4, got {t}")
-        x = x.contiguous(memory_format=torch.channels_last_3d)
-        f = conv_act(frames_2d(x), self.stem_w, self.stem_b, (2, 2), "relu")
-        x = clips_3d(F.max_pool2d(f, 2), b)
+        x = clips_3d(self._stem(x), b)
         x = F.max_pool3d(self._conv(self._conv(x, 0), 1), 2)
         x = F.max_pool3d(self._conv(self._conv(x, 2), 3), 2)
         x = clips_3d(F.max_pool2d(frames_2d(self._conv(self._conv(x, 4), 5)), 2), b)
         x = self._upsample(self._upsample(self._conv(self._conv(x, 6), 7), 0), 1)
         return x.mean(dim=(3, 4)).transpose(1, 2) @ self.head_w + self.head_b
+
+
+def block_stem_weights(weight: torch.Tensor) -> torch.Tensor:
+    """A 5x5 'same' conv [C, Cin, 5, 5] rewritten over 2x2 pixel blocks: [4 * C, 4 * Cin, 3, 3].
+
+    Output channel (py * 2 + px) * C + c is channel c at pixel (py, px) of each block; input channel
+    i * 4 + a * 2 + b is channel i at block pixel (a, b). Output row 2I + py reads input row
+    2 (I + k - 1) + a, i.e. tap dy = 2k + a - py of the 5x5 kernel (none outside it); columns alike."""
+    c, cin = weight.shape[:2]
+    out = weight.new_zeros(2, 2, c, cin, 2, 2, 3, 3)
+    for py, px, a, b, k, j in itertools.product(range(2), range(2), range(2), range(2), range(3), range(3)):
+        dy, dx = 2 * k + a - py, 2 * j + b - px
+        if 0 <= dy < 5 and 0 <= dx < 5:
+            out[py, px, :, :, a, b, k, j] = weight[:, :, dy, dx]
+    return out.reshape(4 * c, 4 * cin, 3, 3)
 
 
 def map_toolbox_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
