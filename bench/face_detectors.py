@@ -17,7 +17,13 @@ between consecutive frames. Per detector x dataset it prints:
   detector draws its box its own way, so this is a rough guide, the centre error and jitter are not);
 - ms/frame: detection time, single thread (OMP_NUM_THREADS=1), after one warm-up call.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/face_detectors.py --real ../shared/data/real/physrecorder_v01
+With --hr N, what the benchmark needs from a detector is checked too: heart rate (POS, CHROM) from each
+detector's crops through the face stage as the pipeline runs it (FaceTracker, detection every 30 frames), on
+the whole real video and on the first N SynthPulse quick recordings, raw and at --level (MAE, and on how
+many recordings MediaPipe's crops give the smaller error).
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/face_detectors.py \
+        --real ../shared/data/real/physrecorder_v01 --hr 48
 """
 
 from __future__ import annotations
@@ -154,6 +160,60 @@ def pooled(rows: list[dict]) -> dict:
     return out
 
 
+def crop_hr(video: Path, detector: str, methods: dict) -> dict[str, float]:
+    """Heart rate per method from the whole video's face crops (the pipeline's face stage)."""
+    from benchmark.data.face import FaceConfig, FaceTracker
+    from benchmark.data.video import open_video
+    from benchmark.evaluation.hr import estimate_hr
+    from benchmark.evaluation.inference import predict_bvp
+
+    size = {m.input_spec.size for m in methods.values()}.pop()
+    crops = []
+    with open_video(video) as reader:
+        fps = reader.fps
+        tracker = FaceTracker(FaceConfig(detector=detector), size, fps, video)
+        for chunk in reader.iter_chunks(256):
+            crops.append(tracker.process(chunk, sum(len(c) for c in crops)).crops)
+    tracker.finish()
+    frames = np.concatenate(crops)
+    return {
+        name: estimate_hr(predict_bvp(m, frames, fps, source=video), fps, band=(0.75, 2.5), estimator="fft")
+        for name, m in methods.items()
+    }
+
+
+def heart_rate_check(real: Path, count: int, level: str) -> None:
+    """Prints HR from each detector's crops: the real video, then SynthPulse MAE per level."""
+    from benchmark.data.compression import compress_video
+    from benchmark.data.datasets import load_dataset
+    from benchmark.evaluation.predict_cli import build_method
+
+    methods = {name: build_method(name, None) for name in ("pos", "chrom")}
+    print("\nheart rate from each detector's crops (FaceTracker, detection every 30 frames)")
+    for detector in DETECTORS:
+        hrs = crop_hr(real, detector, methods)
+        print(
+            f"real {real.name:18s} {detector:9s} " + "  ".join(f"{m} {hr:.1f} bpm" for m, hr in hrs.items())
+        )
+    recordings = sorted(load_dataset("synth", preset="quick", seed=0), key=lambda r: (r.subject, r.id))[
+        :count
+    ]
+    for lvl in ("raw", level):
+        errors = {d: {m: [] for m in methods} for d in DETECTORS}
+        for rec in recordings:
+            video = compress_video(rec.video, lvl).path
+            for detector in DETECTORS:
+                for m, hr in crop_hr(video, detector, methods).items():
+                    errors[detector][m].append(abs(hr - rec.hr_reference))
+        for m in methods:
+            h, mp = np.array(errors["haar"][m]), np.array(errors["mediapipe"][m])
+            print(
+                f"synth quick {lvl:10s} {m:6s} MAE haar {h.mean():5.2f}  mediapipe {mp.mean():5.2f} bpm  "
+                f"(n={len(h)}: mediapipe better on {(mp < h).sum()}, worse on {(mp > h).sum()})",
+                flush=True,
+            )
+
+
 def fmt(row: dict, key: str, spec: str) -> str:
     return format(row[key], spec) if key in row else "-"
 
@@ -166,6 +226,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=300, help="frames per clip (from the start)")
     parser.add_argument("--synth-clips", type=int, default=8, help="SynthPulse quick recordings to use")
     parser.add_argument("--level", default="x264-250k", help="compression level for the compressed rows")
+    parser.add_argument(
+        "--hr", type=int, default=0, help="also compare heart rate on N SynthPulse recordings"
+    )
     args = parser.parse_args()
     if os.environ.get("OMP_NUM_THREADS") != "1":
         print("note: set OMP_NUM_THREADS=1 for single-thread timings comparable with the pipeline's")
@@ -206,6 +269,8 @@ def main() -> None:
             if key in h and key in m:
                 parts.append(f"{key} {m[key] / h[key]:.2f}")
         print(f"{dataset:26s} " + "  ".join(parts))
+    if args.hr:
+        heart_rate_check(real, args.hr, args.level)
 
 
 if __name__ == "__main__":
