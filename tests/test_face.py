@@ -38,12 +38,17 @@ def track(path: Path, config: FaceConfig, size: int = 64, stop: int | None = Non
 DETECTORS = ("haar", "mediapipe")
 
 
+@pytest.fixture(scope="module")
+def sampled_frames(physrecorder_dir) -> list[np.ndarray]:
+    """Frames 0, 30, 60, ... of the real video (where the tracker detects), decoded once for both."""
+    with open_video(real_video(physrecorder_dir)) as reader:
+        return [chunk[0] for chunk in reader.iter_chunks(30)]
+
+
 @pytest.mark.parametrize("detector", DETECTORS)
-def test_face_found_in_every_sampled_frame(physrecorder_dir, detector):
-    path = real_video(physrecorder_dir)
+def test_face_found_in_every_sampled_frame(sampled_frames, detector):
     detect = FACE_DETECTORS.get(detector)(FaceConfig(detector=detector))
-    with open_video(path) as reader:
-        frames = [reader.read(i, i + 1)[0] for i in range(0, reader.num_frames, 30)]  # 0, 30, 60, ...
+    frames = sampled_frames
     assert len(frames) == 21
     found = [detect(frame) for frame in frames]
     assert all(len(f) >= 1 for f in found), [len(f) for f in found]
