@@ -6,11 +6,11 @@ at all raises NoFaceError naming it. The full frame is never used in place of a 
 Detectors (FaceConfig.detector, part of the cache key): `haar` (OpenCV's cascade, the default) and
 `mediapipe` (MediaPipe Tasks FaceDetector, BlazeFace short range; `make install` extracts its model).
 Haar stays the default, by bench/face_detectors.py (table in docs/datasets.md): MediaPipe detects at least
-as often (every frame of the real video: 100 % vs 98.7 %; SynthPulse raw and x264-250k: both 100 %), jitters
-less and is ~10x faster per detection, but heart rate from its crops is no better (real video: POS 70.2 vs 70.2, CHROM 71.0
-vs 70.8 bpm; SynthPulse quick POS/CHROM MAE mixed, each recording better or worse about half the time),
-detection every 30 frames makes its speed a small part of preprocessing, and Haar works from what pip
-installs, with no model download.
+as often (every frame of the real video: 100 % vs 98.7 %; SynthPulse raw and x264-250k: both 100 %),
+jitters less and is ~10x faster per detection, but heart rate from its crops is no better (real video, Haar
+vs MediaPipe: POS 70.2 vs 70.2, CHROM 70.8 vs 71.0 bpm; SynthPulse quick POS/CHROM MAE mixed, each
+recording better or worse about half the time), detection every 30 frames makes its speed a small part of
+preprocessing, and Haar works from what pip installs, with no model download.
 """
 
 from __future__ import annotations
