@@ -166,6 +166,10 @@ def test_model_extraction_checks_the_pinned_hash(tmp_path):
     with pytest.raises(ConfigError, match="no mediapipe wheel"):
         extract_mediapipe_model(tmp_path, tmp_path / "m.tflite")
     with zipfile.ZipFile(tmp_path / "mediapipe-0.0-py3-none-any.whl", "w") as wheel:
+        wheel.writestr("mediapipe/other.tflite", b"not the face model")
+    with pytest.raises(ConfigError, match="cannot read mediapipe/modules/face_detection"):
+        extract_mediapipe_model(tmp_path, tmp_path / "m.tflite")
+    with zipfile.ZipFile(tmp_path / "mediapipe-0.0-py3-none-any.whl", "w") as wheel:
         wheel.writestr(MEDIAPIPE_MEMBER, b"a different model")
     with pytest.raises(ConfigError, match="not the pinned model"):
         extract_mediapipe_model(tmp_path, tmp_path / "m.tflite")

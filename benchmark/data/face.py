@@ -125,8 +125,11 @@ def extract_mediapipe_model(wheel_dir: str | Path, target: str | Path) -> Path:
     wheels = sorted(Path(wheel_dir).glob("mediapipe-*.whl"))
     if not wheels:
         raise ConfigError(f"no mediapipe wheel in {wheel_dir} to take {MEDIAPIPE_MODEL} from")
-    with zipfile.ZipFile(wheels[0]) as wheel:
-        data = wheel.read(MEDIAPIPE_MEMBER)
+    try:
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            data = wheel.read(MEDIAPIPE_MEMBER)
+    except (KeyError, zipfile.BadZipFile) as err:
+        raise ConfigError(f"{wheels[0]}: cannot read {MEDIAPIPE_MEMBER}: {err}") from None
     if hashlib.sha256(data).hexdigest() != MEDIAPIPE_SHA256:
         raise ConfigError(f"{wheels[0]}: {MEDIAPIPE_MEMBER} is not the pinned model (sha256 differs)")
     target = Path(target)
