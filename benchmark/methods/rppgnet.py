@@ -7,8 +7,17 @@ Design choices (where the paper and its reference code leave a gap or are wrong)
   can be fed to `RPPGNet.forward_normalized` directly. Any size divisible by 16 works (tests use 32x32).
 - Stem: the reference defines a (1,3,3) 3->16 convolution it never uses; its 448 parameters are part of the
   published 550,779. We keep the count and give those parameters a job: the stem is the SUM of the (1,5,5)
-  and the (1,3,3) convolutions of the input (then BN, ReLU). A 3x3 kernel is the centre of a 5x5 one, so the
-  function class is exactly the reference's single 5x5 stem, and every parameter receives a gradient.
+  conv of the frames (appearance: what the skin branch needs) and the (1,3,3) conv of their fast temporal
+  variation (`temporal_variation`: each pixel minus its ~1 s moving average, over the clip's std: the pulse
+  at unit scale), then BN, ReLU. On raw frames alone the ~1% pulse drowns under appearance and a short
+  budget learns nothing (before this: a constant 112.5 bpm, the 4th harmonic of the chunk length).
+- Signals: each head's output loses its ~1 s moving average (`remove_slow`, below the band's lower edge),
+  and `forward` returns it at zero mean and unit std per clip: a slow ramp left in each chunk is, chunk after
+  chunk, a sawtooth whose harmonics (fps / T apart) land in the heart-rate band.
+- NP terms are lag-tolerant (`lagged_np`, best lag within +-0.5 s): the reference PPG lags the face by a
+  subject's pulse transit time (SynthPulse: +-0.5 s, most of a beat), so a zero-lag NP asks for the pulse of
+  one subject and its inverse for another; NP is already blind to scale and offset, and HR to lag. The
+  heads' biases only shift signals that every NP term ignores (kept for the published count).
 - Partition constraint done right: each of the four quadrants of the attended 16x16 feature (8x8 each) is
   pooled and projected by its OWN 1x1x1 head (four heads), besides the global head and the auxiliary (32x32)
   head: 6 heads x 65 = 390 parameters, which with the stem above gives exactly 550,779.
@@ -26,7 +35,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.methods.base import InputSpec, MethodModule, OptimConfig
-from benchmark.methods.losses import negative_pearson
+from benchmark.methods.losses import pearson_per_sample
+
+SLOW_WINDOW = 31  # frames (about 1 s at 30 fps) of the moving average that `remove_slow` subtracts
+MAX_LAG_S = 0.5  # the reference PPG may lag the face by up to this (pulse transit time, sensor latency)
 
 
 def intermediate_channels(c_in: int, c_out: int, kt: int = 3, ks: int = 3) -> int:
@@ -35,7 +47,11 @@ def intermediate_channels(c_in: int, c_out: int, kt: int = 3, ks: int = 3) -> in
 
 
 class SpatioTemporalConv(nn.Sequential):
-    """R(2+1)D: (1,3,3) Cin->M, BN, ReLU, (3,1,1) M->Cout (bias on both, as in the reference)."""
+    """R(2+1)D: (1,3,3) Cin->M, BN, ReLU, (3,1,1) M->Cout (bias on both, as in the reference).
+
+    The temporal conv pads by replicating the edge frames: zero padding makes every clip's first and last
+    frames different from its middle, and chunk after chunk that is a periodic artefact at fps / T and its
+    harmonics (28.1, 56.3, 84.4, 112.5 bpm for 64 frames at 30 fps), right in the heart-rate band."""
 
     def __init__(self, c_in: int, c_out: int):
         m = intermediate_channels(c_in, c_out)
@@ -43,7 +59,7 @@ class SpatioTemporalConv(nn.Sequential):
             nn.Conv3d(c_in, m, (1, 3, 3), padding=(0, 1, 1)),
             nn.BatchNorm3d(m),
             nn.ReLU(inplace=True),
-            nn.Conv3d(m, c_out, (3, 1, 1), padding=(1, 0, 0)),
+            nn.Conv3d(m, c_out, (3, 1, 1), padding=(1, 0, 0), padding_mode="replicate"),
         )
 
 
@@ -58,6 +74,24 @@ def skin_attention(features: torch.Tensor, skin: torch.Tensor) -> torch.Tensor:
     score = torch.sigmoid(features.mean(dim=1)) + torch.sigmoid(features.amax(dim=1)) + skin
     attention = torch.softmax(score.reshape(b, t, h * w).float(), dim=-1).reshape(b, 1, t, h, w)
     return features * attention.to(features.dtype) * (h * w)
+
+
+def remove_slow(x: torch.Tensor, window: int, dim: int) -> torch.Tensor:
+    """x minus its moving average over `window` samples along `dim` (edges replicated): a high-pass whose
+    cut-off (about fps / window) sits below the heart-rate band, so drifts and ramps inside a chunk go."""
+    moved = x.movedim(dim, -1)
+    flat = moved.reshape(-1, 1, moved.shape[-1]).float()
+    half = min(window // 2, flat.shape[-1] - 1)
+    padded = F.pad(flat, (half, half), mode="replicate")
+    trend = F.avg_pool1d(padded, 2 * half + 1, stride=1).reshape(moved.shape).to(x.dtype)
+    return (moved - trend).movedim(-1, dim)
+
+
+def temporal_variation(x: torch.Tensor, window: int = SLOW_WINDOW, eps: float = 1e-3) -> torch.Tensor:
+    """Each pixel's fast variation (minus its ~1 s moving average) over the clip's std of that: the pulse,
+    at unit scale, without the drifts of light and pose."""
+    fast = remove_slow(x, window, dim=2)
+    return fast / (fast.float().std(dim=(1, 2, 3, 4), keepdim=True).to(x.dtype) + eps)
 
 
 def skin_labels(raw: torch.Tensor, out_size: int) -> torch.Tensor:
@@ -104,18 +138,22 @@ class RPPGNet(nn.Module):
         return raw / 127.5 - 1.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.outputs(self.normalize(x))["global"]
+        return self.forward_normalized(self.normalize(x))
 
     def forward_normalized(self, x: torch.Tensor) -> torch.Tensor:
-        return self.outputs(x)["global"]
+        """The global rPPG of each clip at zero mean and unit std: NP leaves offset and scale free, and a free
+        offset per chunk would put steps at the chunk boundaries of a whole recording's prediction."""
+        signal = self.outputs(x)["global"].float()
+        centred = signal - signal.mean(dim=-1, keepdim=True)
+        return centred / (centred.std(dim=-1, keepdim=True) + 1e-6)
 
     @staticmethod
     def _signal(features: torch.Tensor, head: nn.Module) -> torch.Tensor:
-        return head(features.mean(dim=(3, 4), keepdim=True)).flatten(1)
+        return remove_slow(head(features.mean(dim=(3, 4), keepdim=True)).flatten(1), SLOW_WINDOW, dim=-1)
 
     def outputs(self, x: torch.Tensor) -> dict:
         """x in [-1, 1] -> dict of skin_logits [B,T,H/2,W/2], global/aux [B,T], parts [4 x B,T], features."""
-        f = self.stem_norm(self.stem5(x) + self.stem3(x))
+        f = self.stem_norm(self.stem5(x) + self.stem3(temporal_variation(x)))
         f64 = self.stage64(self.pool(f))
         skin_logits = self.skin_out(self.skin_main(f64) + self.skin_shortcut(f64))[:, 0]
         skin = torch.sigmoid(skin_logits)
@@ -141,14 +179,34 @@ class RPPGNet(nn.Module):
         }
 
 
-def rppgnet_loss(out: dict, target: torch.Tensor, skin_target: torch.Tensor) -> torch.Tensor:
-    """0.1 BCE(skin) + NP(global) + 0.5 [NP(aux) + sum of the 4 quadrant NPs]."""
+def lagged_np(pred: torch.Tensor, target: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """1 - max over k in [-max_shift, max_shift] of Pearson(pred_t, target_t+k) on the overlapping frames,
+    mean over the batch: NP made blind to a constant lag of the label, as it is to scale and offset."""
+    t = pred.shape[-1]
+    max_shift = max(0, min(int(max_shift), t // 4))
+    rho = [
+        pearson_per_sample(pred[..., max(0, -k) : t - max(0, k)], target[..., max(0, k) : t + min(0, k)])
+        for k in range(-max_shift, max_shift + 1)
+    ]
+    return (1.0 - torch.stack(rho, dim=-1).amax(dim=-1)).mean()
+
+
+def max_lag_frames(batch: dict, default_fps: float = 30.0) -> int:
+    """MAX_LAG_S in frames at the batch's frame rate."""
+    fps = batch.get("fps", default_fps)
+    return int(round(MAX_LAG_S * float(torch.as_tensor(fps).float().reshape(-1)[0])))
+
+
+def rppgnet_loss(
+    out: dict, target: torch.Tensor, skin_target: torch.Tensor, max_shift: int = 0
+) -> torch.Tensor:
+    """0.1 BCE(skin) + NP(global) + 0.5 [NP(aux) + sum of the 4 quadrant NPs], each NP lag-tolerant."""
     bce = F.binary_cross_entropy_with_logits(out["skin_logits"].float(), skin_target.float())
-    parts = sum(negative_pearson(p, target) for p in out["parts"])
+    parts = sum(lagged_np(p, target, max_shift) for p in out["parts"])
     return (
         0.1 * bce
-        + negative_pearson(out["global"], target)
-        + 0.5 * (negative_pearson(out["aux"], target) + parts)
+        + lagged_np(out["global"], target, max_shift)
+        + 0.5 * (lagged_np(out["aux"], target, max_shift) + parts)
     )
 
 
@@ -159,7 +217,7 @@ class RPPGNetModule(MethodModule):
         x = batch["x"]
         out = self.net.outputs(self.net.normalize(x))
         labels = skin_labels(x, out["skin_logits"].shape[-1])
-        return rppgnet_loss(out, batch["y"], labels)
+        return rppgnet_loss(out, batch["y"], labels, max_lag_frames(batch))
 
 
 def rppgnet_spec(frames: int = 64, size: int = 128) -> InputSpec:
