@@ -131,7 +131,8 @@ def profile_module(
         "threads": torch.get_num_threads() if device == "cpu" else None,
         "peak_memory_mb": peak / 2**20,
         "torch": torch.__version__,
-        "note": f"median of {n} runs after 1 warm-up, one {frames}-frame chunk x {chunks} chunks per 30 s",
+        "note": f"median of {n} runs after 1 warm-up (inference form, inference mode), one {frames}-frame "
+        f"chunk x {chunks} chunks per 30 s",
     }
 
 
