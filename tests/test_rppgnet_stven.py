@@ -89,6 +89,9 @@ def test_input_level_reaches_stven():
     module.input_level = "x264-250k"
     assert module.net.input_label == 3
     x = _pulse_clip(8, 32)[0][None]
+    # untrained, STVEN is the identity (its last conv starts at zero); give it weights to see the label act
+    assert torch.equal(module.net.enhance(x, 3), x / 127.5 - 1)
+    torch.nn.init.normal_(module.net.stven.up[-2].weight, std=0.02)
     enhanced_250k = module.net.enhance(x, 3)
     assert not torch.allclose(enhanced_250k, module.net.enhance(x, 0))
     assert torch.allclose(module(x), module.net.rppgnet.forward_normalized(enhanced_250k))
