@@ -21,7 +21,7 @@ def test_tdm_is_lighter_than_tscan_in_params_and_macs():
     params = sum(p.numel() for p in module.parameters())
     assert 0 < params < TSCAN_PARAMS
     frames = 60
-    x = torch.randn(1, 3, frames, 36, 36)
+    x = torch.randn(1, module.input_spec.channels, frames, 36, 36)
     with FlopCounterMode(display=False) as counter:
         module(x)
     mmac_per_frame = counter.get_total_flops() / 2 / frames / 1e6
@@ -42,6 +42,20 @@ def test_derivative_module_starts_as_a_taylor_expansion():
     assert torch.allclose(tdm(quadratic)[0, 0, 5:-5], expected[5:-5])
 
 
+def test_tdm_mask_comes_from_the_appearance_frame():
+    """Default TDM reads diff + appearance (6 channels); the appearance half only steers the spatial mask."""
+    torch.manual_seed(0)
+    module = create_method("tdm", frames=8, size=16)
+    assert module.input_spec.channels == 6
+    x = torch.randn(1, 6, 8, 16, 16)
+    skin_left, skin_right = x.clone(), x.clone()
+    skin_left[:, 3:, :, :, :8] += 3.0
+    skin_right[:, 3:, :, :, 8:] += 3.0
+    assert not torch.allclose(module(skin_left), module(skin_right))
+    plain = create_method("tdm", frames=8, size=16, appearance=False)
+    assert plain.input_spec.channels == 3 and plain.net.encoder.appearance is None
+
+
 def test_tdm_order_is_configurable():
     assert len(TDMNet(order=1).blocks[0].tdm.derivatives) == 1
     assert len(TDMNet(order=4).blocks[0].tdm.derivatives) == 4
@@ -53,7 +67,7 @@ def test_tdm_order_is_configurable():
 def test_tdm_overfits_a_tiny_batch():
     torch.manual_seed(0)
     module = create_method("tdm", frames=32, size=16)
-    x = torch.randn(2, 3, 32, 16, 16)
+    x = torch.randn(2, module.input_spec.channels, 32, 16, 16)
     t = torch.arange(32.0)
     y = torch.stack([torch.sin(2 * math.pi * t / 12), torch.cos(2 * math.pi * t / 9)])
     batch = {"x": x, "y": y, "subject_index": torch.tensor([0, 1])}

@@ -2,11 +2,17 @@
 
 The paper's published code is not public; this is our reconstruction of its idea, with these choices:
 
-- Input: DiffNormalized 36x36 frames and a DiffNormalized label, as TS-CAN (the model it is compared with),
-  so both see the same information and the MAE comparison is fair.
+- Input: DiffNormalized 36x36 frames and a DiffNormalized label, plus the standardized appearance frame, as
+  TS-CAN (the model it is compared with), so both see the same information and the MAE comparison is fair.
+  The paper does not publish its encoder; as in TS-CAN, the spatial attention mask comes from the
+  appearance frame (avgpool 4 to 9x9, 3x3 conv 3->8, tanh, 1x1 conv -> sigmoid): a mask computed from the
+  difference frames alone cannot tell skin from background in still video (the pulse is far below the
+  camera noise there), and on SynthPulse `quick` one of the two test subjects of the `still` scenario
+  failed (17.7 bpm MAE) without it and neither does with it (0.2 bpm). `appearance=False` keeps the
+  difference-only encoder, whose mask is a 1x1 conv on its own features.
 - Spatial encoder, per frame (a 2D CNN, frames folded into the batch): 3x3 conv 3->16, 3x3 16->16, avgpool 2,
-  3x3 16->32, 3x3 32->32, tanh after each ("same" padding), then a learned soft spatial attention (1x1 conv
-  -> sigmoid, normalised to sum H*W/2 as in TS-CAN's mask) pooling the 9x9 map to one 32-d vector per frame.
+  3x3 16->32, 3x3 32->32, tanh after each ("same" padding), then the soft spatial attention (sigmoid,
+  normalised to sum H*W/2 as in TS-CAN's mask) pooling the 9x9 map to one 32-d vector per frame.
   This is ~6x fewer MACs per frame than TS-CAN's two-branch encoder and no dense 3136->128 layer.
 - Temporal Derivative Module on the [B, C, T] sequence: x + D1 x + D2 D1 x / 2! + ... up to order N
   (default 3), a Taylor-like aggregation. Each D_i is a *depthwise* Conv1d (kernel 3, one filter per
@@ -75,7 +81,7 @@ class TDMBlock(nn.Module):
 class FrameEncoder(nn.Module):
     """Per-frame 2D CNN -> one feature vector per frame, pooled with a learned spatial attention mask."""
 
-    def __init__(self, in_channels: int = 3, widths: tuple[int, int] = (16, 32)):
+    def __init__(self, in_channels: int = 3, widths: tuple[int, int] = (16, 32), appearance: bool = False):
         super().__init__()
         w1, w2 = widths
         self.features = nn.Sequential(
@@ -90,13 +96,24 @@ class FrameEncoder(nn.Module):
             nn.Tanh(),
             nn.AvgPool2d(2),
         )
-        self.attention = nn.Conv2d(w2, 1, 1)
+        self.attention = None if appearance else nn.Conv2d(w2, 1, 1)
+        # optional skin mask from the appearance frame (as TS-CAN's), computed at the 9x9 map size (cheap)
+        self.appearance = (
+            nn.Sequential(
+                nn.AvgPool2d(4), nn.Conv2d(in_channels, 8, 3, padding=1), nn.Tanh(), nn.Conv2d(8, 1, 1)
+            )
+            if appearance
+            else None
+        )
         self.out_channels = w2
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        """frames [N, C, H, W] -> [N, C_out]."""
+    def forward(self, frames: torch.Tensor, appearance: torch.Tensor | None = None) -> torch.Tensor:
+        """frames [N, C, H, W] (and appearance frames of the same shape) -> [N, C_out]."""
         f = self.features(frames)
-        g = torch.sigmoid(self.attention(f))
+        if self.appearance is not None:
+            g = torch.sigmoid(self.appearance(appearance))
+        else:
+            g = torch.sigmoid(self.attention(f))
         h, w = g.shape[-2:]
         g = g * (h * w) / (2.0 * g.sum(dim=(2, 3), keepdim=True) + 1e-8)
         return (f * g).mean(dim=(2, 3))
@@ -109,7 +126,8 @@ class TDMNet(nn.Module):
         self, in_channels: int = 3, order: int = 3, blocks: int = 2, widths: tuple[int, int] = (16, 32)
     ):
         super().__init__()
-        self.encoder = FrameEncoder(in_channels, widths)
+        self.appearance = in_channels == 6  # diff + standardized frames: the mask comes from appearance
+        self.encoder = FrameEncoder(3 if self.appearance else in_channels, widths, self.appearance)
         c = self.encoder.out_channels
         self.blocks = nn.Sequential(*(TDMBlock(c, order) for _ in range(blocks)))
         self.head = nn.Sequential(nn.Conv1d(c, c // 2, 1), nn.Tanh(), nn.Conv1d(c // 2, 1, 1))
@@ -117,7 +135,11 @@ class TDMNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, t, h, w = x.shape
         frames = x.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
-        feats = self.encoder(frames).reshape(b, t, -1).transpose(1, 2)  # [B, C', T]
+        if self.appearance:
+            feats = self.encoder(frames[:, :3], frames[:, 3:])
+        else:
+            feats = self.encoder(frames)
+        feats = feats.reshape(b, t, -1).transpose(1, 2)  # [B, C', T]
         return self.head(self.blocks(feats)).squeeze(1)
 
 
@@ -127,6 +149,7 @@ def create_tdm(
     size: int = 36,
     order: int = 3,
     blocks: int = 2,
+    appearance: bool = True,
     loss: str = "mse",
     num_subjects: int | None = None,
     fps: float = 30.0,
@@ -138,7 +161,8 @@ def create_tdm(
     scheduler: str = "none",
 ) -> MethodModule:
     """The catalogue factory. `loss="talos"` needs `num_subjects` (training subjects) and the data's `fps`."""
-    spec = InputSpec(frames=frames, size=size, inputs="diff", label="diff", output="diff")
+    inputs = "diff+standardized" if appearance else "diff"
+    spec = InputSpec(frames=frames, size=size, inputs=inputs, label="diff", output="diff")
     net = TDMNet(in_channels=spec.channels, order=order, blocks=blocks)
     loss_kwargs = {}
     if loss == "talos":
