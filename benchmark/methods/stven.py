@@ -8,7 +8,7 @@ labels, the paired clips it trains on, and `STVENRPPGNet`, the staged module of 
   Frames are in [-1, 1]; T must be even and H, W multiples of 4. `width` scales every channel count (the
   quick profile's reduced enhancer; 64 = the paper). The last conv starts at zero, so an untrained STVEN is
   the identity: the pulse is ~1% of the pixel values, and a randomly initialised residual buries it for
-  far longer than a short budget trains (quick, with it random: MAE on raw went from 0.05 to 16 on `still`).
+  far longer than a short budget trains (quick, random and at lr 1e-3: `still` MAE at raw 16 instead of 0.05).
 - Labels: 0 = uncompressed; 1, 2, 3 = the protocol's 1000k, 500k, 250k bitrates (or the CRF / quantiser
   levels of similar severity); 4 = anything harsher. `compression_label(level_name)` maps our level names.
 - Pairs: the sweep compresses the FULL frame and then crops the face, so the face boxes of two levels differ.
