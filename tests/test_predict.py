@@ -55,6 +55,29 @@ def test_chunk_starts_cover_and_end_align():
     assert chunk_starts(128, 32).tolist() == [0, 32, 64, 96]
     assert chunk_starts(131, 32).tolist() == [0, 32, 64, 96, 99]
     assert chunk_starts(32, 32).tolist() == [0]
+    assert chunk_starts(100, 32, 16).tolist() == [0, 16, 32, 48, 64, 68]
+
+
+class EdgeTransients(ChannelMean):
+    """ChannelMean plus a large spike on each chunk's first and last frame (what padding does to a net)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x).clone()
+        out[:, 0] += 100.0
+        out[:, -1] += 100.0
+        return out
+
+
+def test_overlap_add_suppresses_chunk_edge_transients():
+    spec = InputSpec(frames=32, size=8, inputs="raw", label="raw", output="bvp")
+    module = MethodModule(EdgeTransients(), spec, name="edge-transients")
+    frames = frames_with_ramp(160)
+    truth = (np.arange(160) % 200).astype(np.float64)
+    end_to_end = predict_bvp(module, frames, 30.0, overlap=0.0)
+    overlapped = predict_bvp(module, frames, 30.0)  # default: half-overlapping chunks
+    interior = slice(1, 159)  # the recording's own first and last frames are seen by one chunk only
+    assert np.abs(end_to_end - truth)[interior].max() > 50  # the spikes at 31, 32, 63, 64...
+    np.testing.assert_allclose(overlapped[interior], truth[interior], atol=0.5)  # spikes of 100 down >200x
 
 
 def test_recording_shorter_than_a_chunk_is_an_error():

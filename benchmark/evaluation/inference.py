@@ -1,10 +1,17 @@
 """The one predict path: cached face crops of a recording -> the method's BVP over every frame.
 
 Used by `predict`, the sweep runner and the profiler alike, so a method is evaluated the same way
-everywhere: resize to the method's frame size, normalise per chunk exactly as in training, cut into chunks
-of T frames (the last one aligned to the recording's end), run without gradients, stitch back to [N], and
-integrate difference-signal outputs. The network runs in its inference form (benchmark.methods.optimize:
-BatchNorm folded, fused oneDNN convs, channels-last), which gives the same output as the trained network.
+everywhere: resize to the method's frame size, normalise per chunk exactly as in training, cut into
+overlapping chunks of T frames (the last one aligned to the recording's end), run without gradients, stitch
+back to [N] by windowed overlap-add, and integrate difference-signal outputs.
+
+Why overlap-add: a network's output has edge transients at fixed positions inside each chunk (temporal
+padding). Chunks laid end to end repeat them every T frames, and after integration their harmonics (56 and
+70 bpm for T = 128 at 30 fps) compete with the pulse. A Hann-weighted average of half-overlapping chunks
+gives each frame mostly the prediction of a chunk that sees it near its centre.
+
+The network runs in its inference form (benchmark.methods.optimize: BatchNorm folded, fused oneDNN convs,
+channels-last), which gives the same output as the trained network.
 """
 
 from __future__ import annotations
@@ -35,13 +42,19 @@ def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def chunk_starts(n_frames: int, chunk: int) -> np.ndarray:
-    """Starts of non-overlapping chunks covering [0, n): the last chunk ends at n (it may overlap the one
-    before, whose frames then keep the earlier prediction)."""
-    starts = np.arange(0, n_frames - chunk + 1, chunk)
+def chunk_starts(n_frames: int, chunk: int, stride: int | None = None) -> np.ndarray:
+    """Starts of chunks every `stride` frames (default: `chunk`, no overlap) covering [0, n): the last chunk
+    ends at n."""
+    starts = np.arange(0, n_frames - chunk + 1, stride or chunk)
     if starts[-1] + chunk < n_frames:
         starts = np.append(starts, n_frames - chunk)
     return starts
+
+
+def overlap_weights(chunk: int) -> np.ndarray:
+    """Hann taper sampled at frame centres: largest mid-chunk, small but never zero at the edges, so a frame
+    that only one chunk covers (the recording's first and last frames) keeps that chunk's value."""
+    return np.sin(np.pi * (np.arange(chunk) + 0.5) / chunk) ** 2
 
 
 def _module_device(module: torch.nn.Module) -> torch.device:
@@ -55,6 +68,7 @@ def predict_bvp(
     fps: float,
     *,
     batch_size: int = 4,
+    overlap: float = 0.5,
     source: str | Path | None = None,
 ) -> np.ndarray:
     """BVP [N] (float64) of one recording from its uint8 face crops [N, S, S, 3].
@@ -64,6 +78,7 @@ def predict_bvp(
         frames: uint8 face crops of the whole recording.
         fps: frame rate; given to networks that need it (classic methods' `fps` attribute).
         batch_size: chunks per forward pass.
+        overlap: fraction of a chunk shared with the next one (0 lays chunks end to end).
         source: the recording, named in errors.
 
     Raises:
@@ -85,10 +100,13 @@ def predict_bvp(
     if spec.inputs != "rgb_mean":
         frames = resize_frames(frames, spec.size)
 
-    starts = chunk_starts(n, chunk)
+    if not 0.0 <= overlap < 1.0:
+        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+    starts = chunk_starts(n, chunk, max(1, round(chunk * (1.0 - overlap))))
+    weights = overlap_weights(chunk)
     device = _module_device(module)
-    bvp = np.zeros(n, dtype=np.float64)
-    covered = 0  # frames [0, covered) already predicted: the end-aligned last chunk keeps only new frames
+    weighted = np.zeros(n, dtype=np.float64)
+    total = np.zeros(n, dtype=np.float64)
     was_training = module.training
     module.eval()
     try:
@@ -101,10 +119,11 @@ def predict_bvp(
                 if out.shape != (len(batch_starts), chunk):
                     raise DataError(source, f"{name} returned shape {out.shape}, expected [B, {chunk}]")
                 for s, row in zip(batch_starts, out):
-                    bvp[covered : s + chunk] = row[covered - s :]
-                    covered = s + chunk
+                    weighted[s : s + chunk] += weights * row
+                    total[s : s + chunk] += weights
     finally:
         module.train(was_training)
+    bvp = weighted / total
     return np.cumsum(bvp) if spec.output == "diff" else bvp
 
 

@@ -26,6 +26,7 @@ class Evaluation:
     estimator: str = "fft"
     window_s: float = 10.0
     stride_s: float = 5.0
+    chunk_overlap: float = 0.5  # networks' chunks overlap-added (benchmark.evaluation.inference.predict_bvp)
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,10 @@ def predict_recording(cell: Cell, module, recording) -> list[Prediction]:
         pre = preprocess_recording(recording, cell.level, face_config(cell.sweep.face), CACHE_SIZE)
         module.set_input_level(cell.level)
         # predict_bvp already integrates difference-signal outputs: the BVP here is a pulse wave
-        bvp = np.asarray(predict_bvp(module, pre.frames, pre.fps, source=recording.video), dtype=np.float64)
+        bvp = predict_bvp(
+            module, pre.frames, pre.fps, overlap=cell.sweep.evaluation.chunk_overlap, source=recording.video
+        )
+        bvp = np.asarray(bvp, dtype=np.float64)
         ppg = np.asarray(pre.ppg, dtype=np.float64)
         rows = heart_rates(bvp, ppg, float(pre.fps), cell.sweep.evaluation)
     except BenchmarkError as err:
