@@ -16,6 +16,7 @@ from torch import nn
 from benchmark.registry import Registry
 
 EPS = 1e-8
+MAX_LAG_S = 0.5  # the reference PPG may lag the face pulse by up to this (pulse transit time, sensor latency)
 
 LOSSES: Registry[Callable[..., nn.Module]] = Registry("loss")
 
@@ -39,6 +40,37 @@ class NegativePearsonLoss(nn.Module):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, batch: dict | None = None) -> torch.Tensor:
         return negative_pearson(pred, target)
+
+
+def lagged_np(pred: torch.Tensor, target: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """1 - max over k in [-max_shift, max_shift] of Pearson(pred_t, target_t+k) on the overlapping frames,
+    mean over the batch: NP made blind to a constant lag of the label, as it is to scale and offset."""
+    t = pred.shape[-1]
+    max_shift = max(0, min(int(max_shift), t // 4))
+    rho = [
+        pearson_per_sample(pred[..., max(0, -k) : t - max(0, k)], target[..., max(0, k) : t + min(0, k)])
+        for k in range(-max_shift, max_shift + 1)
+    ]
+    return (1.0 - torch.stack(rho, dim=-1).amax(dim=-1)).mean()
+
+
+def max_lag_frames(batch: dict | None, max_lag_s: float = MAX_LAG_S, default_fps: float = 30.0) -> int:
+    """`max_lag_s` in frames at the batch's frame rate (`default_fps` when the batch carries none)."""
+    fps = default_fps if batch is None else batch.get("fps", default_fps)
+    return int(round(max_lag_s * float(torch.as_tensor(fps).float().reshape(-1)[0])))
+
+
+class LaggedNegativePearsonLoss(nn.Module):
+    """NP at the best constant lag within +-max_lag_s: the label's per-subject delay (pulse transit time:
+    +-0.5 s in SynthPulse) no longer asks for the pulse in one subject and its inverse in another. Unlike
+    TALOS it learns no per-subject shift; unlike the spectral loss it still scores the waveform."""
+
+    def __init__(self, max_lag_s: float = MAX_LAG_S):
+        super().__init__()
+        self.max_lag_s = float(max_lag_s)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, batch: dict | None = None) -> torch.Tensor:
+        return lagged_np(pred, target, max_lag_frames(batch, self.max_lag_s))
 
 
 def band_power(x: torch.Tensor, fps: float, band: tuple[float, float], pad: int) -> torch.Tensor:
@@ -224,6 +256,7 @@ class TALOSLoss(nn.Module):
 
 
 LOSSES.add("np", NegativePearsonLoss)
+LOSSES.add("np_lag", LaggedNegativePearsonLoss)
 LOSSES.add("spectral", SpectralLoss)
 LOSSES.add("mse", MSELoss)
 LOSSES.add("kd_feature", KDFeatureLoss)

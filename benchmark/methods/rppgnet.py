@@ -35,10 +35,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.methods.base import InputSpec, MethodModule, OptimConfig
-from benchmark.methods.losses import pearson_per_sample
+from benchmark.methods.losses import lagged_np, max_lag_frames
 
 SLOW_WINDOW = 31  # frames (about 1 s at 30 fps) of the moving average that `remove_slow` subtracts
-MAX_LAG_S = 0.5  # the reference PPG may lag the face by up to this (pulse transit time, sensor latency)
 
 
 def intermediate_channels(c_in: int, c_out: int, kt: int = 3, ks: int = 3) -> int:
@@ -177,24 +176,6 @@ class RPPGNet(nn.Module):
             "parts": [self._signal(q, head) for q, head in zip(quadrants, self.head_parts)],
             "features": [f64, f32, f16],
         }
-
-
-def lagged_np(pred: torch.Tensor, target: torch.Tensor, max_shift: int) -> torch.Tensor:
-    """1 - max over k in [-max_shift, max_shift] of Pearson(pred_t, target_t+k) on the overlapping frames,
-    mean over the batch: NP made blind to a constant lag of the label, as it is to scale and offset."""
-    t = pred.shape[-1]
-    max_shift = max(0, min(int(max_shift), t // 4))
-    rho = [
-        pearson_per_sample(pred[..., max(0, -k) : t - max(0, k)], target[..., max(0, k) : t + min(0, k)])
-        for k in range(-max_shift, max_shift + 1)
-    ]
-    return (1.0 - torch.stack(rho, dim=-1).amax(dim=-1)).mean()
-
-
-def max_lag_frames(batch: dict, default_fps: float = 30.0) -> int:
-    """MAX_LAG_S in frames at the batch's frame rate."""
-    fps = batch.get("fps", default_fps)
-    return int(round(MAX_LAG_S * float(torch.as_tensor(fps).float().reshape(-1)[0])))
 
 
 def rppgnet_loss(
