@@ -174,3 +174,36 @@ def test_model_extraction_checks_the_pinned_hash(tmp_path):
     with pytest.raises(ConfigError, match="not the pinned model"):
         extract_mediapipe_model(tmp_path, tmp_path / "m.tflite")
     assert not (tmp_path / "m.tflite").exists()
+
+
+FIT_AFTER_MEDIAPIPE = """
+import numpy as np, pytorch_lightning as pl, torch
+from benchmark.data.face import FaceConfig, mediapipe_detector
+mediapipe_detector(FaceConfig(detector="mediapipe"))(np.zeros((120, 160, 3), np.uint8))
+
+class Tiny(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 1)
+    def training_step(self, batch, _):
+        return self.lin(batch[0]).pow(2).mean()
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(64, 4)), batch_size=8)
+pl.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+           default_root_dir={root!r}).fit(Tiny(), data)
+print("fit done")
+"""
+
+
+@pytest.mark.slow
+def test_lightning_fit_survives_a_mediapipe_detector_in_the_same_process(tmp_path):
+    """Regression: after a MediaPipe graph, a Lightning fit in the same process died of SIGPROF."""
+    import subprocess
+    import sys
+
+    code = FIT_AFTER_MEDIAPIPE.format(root=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "fit done" in proc.stdout

@@ -20,7 +20,9 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import weakref
 import zipfile
 from collections.abc import Callable
@@ -178,7 +180,17 @@ def mediapipe_detector(config: FaceConfig) -> Detector:
         return faces[np.minimum(faces[:, 2], faces[:, 3]) >= side]
 
     _OPEN_MEDIAPIPE.add(detector)
+    ignore_profiling_signal()
     return detect
+
+
+def ignore_profiling_signal() -> None:
+    """Once a MediaPipe graph exists in the process, a later Lightning fit in the same process was killed by
+    SIGPROF ("Profiling timer expired"; reproduced by tests/test_face.py's mediapipe tests followed by any
+    fit). Nothing in the suite uses SIGPROF, so the process ignores it instead of dying. Signal handlers can
+    only be set from the main thread; elsewhere the default stays."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGPROF, signal.SIG_IGN)
 
 
 def square_box(face: np.ndarray, scale: float) -> np.ndarray:
