@@ -25,3 +25,23 @@ def results_dir() -> Path:
 
 def leaderboard_dir() -> Path:
     return Path(os.environ.get("RPPG_LEADERBOARD_DIR", PROJECT_ROOT / "leaderboards"))
+
+
+def atomic_write(path: Path, data: str | bytes) -> Path:
+    """Write `data` to `path` through a temporary file in the same folder and a rename, so a killed run
+    leaves either the old file or the whole new one, never a half file a later run would trust."""
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from benchmark.errors import ConfigError, DataError
-from benchmark.paths import cache_dir, config_dir
+from benchmark.paths import atomic_write, cache_dir, config_dir
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +250,7 @@ def content_hash(source: str | Path) -> str:
         pass
     digest = _hash_files(stamp)
     memo.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(memo, digest)
+    atomic_write(memo, digest)
     return digest
 
 
@@ -309,15 +309,6 @@ def _encode(source: Path, level: CompressionLevel, target: Path, fps: float | No
     }
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def compress_video(
     source: str | Path,
     level: str | CompressionLevel,
@@ -357,5 +348,5 @@ def compress_video(
         if isinstance(err, DataError):
             raise
         raise DataError(source, f"encoding at level {level.name!r} failed: {err}") from err
-    _atomic_write_text(stats_path, json.dumps(stats, indent=1))
+    atomic_write(stats_path, json.dumps(stats, indent=1))
     return CompressedVideo(video, level, stats["bits_per_pixel"], stats["kbps"], cached=False)

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.errors import ConfigError, NoFaceError
+from benchmark.paths import atomic_write
 from benchmark.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -134,12 +135,7 @@ def extract_mediapipe_model(wheel_dir: str | Path, target: str | Path) -> Path:
         raise ConfigError(f"{wheels[0]}: cannot read {MEDIAPIPE_MEMBER}: {err}") from None
     if hashlib.sha256(data).hexdigest() != MEDIAPIPE_SHA256:
         raise ConfigError(f"{wheels[0]}: {MEDIAPIPE_MEMBER} is not the pinned model (sha256 differs)")
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, target)
-    return target
+    return atomic_write(Path(target), data)
 
 
 _OPEN_MEDIAPIPE: weakref.WeakSet = weakref.WeakSet()

@@ -157,12 +157,12 @@ class FramesInference(nn.Module):
         super().__init__()
         self.frame_depth = frame_depth
         self.fold_div = 3
+        self.padding = {name: getattr(net, name).padding for name in convs}
         for name in convs:
             conv = getattr(net, name)
             weight = conv.weight.detach().clone().contiguous(memory_format=torch.channels_last)
             self.register_buffer(f"{name}_w", weight)
             self.register_buffer(f"{name}_b", conv.bias.detach().clone())
-            self.padding = {**getattr(self, "padding", {}), name: conv.padding}
         dense1 = net.dense1.weight.detach()
         channels = net.attention2.in_channels
         side = int(round((dense1.shape[1] / channels) ** 0.5))

@@ -20,7 +20,7 @@ from benchmark.data.datasets.gt_io import checked
 from benchmark.data.recording import Recording
 from benchmark.data.video import probe_video
 from benchmark.errors import DataError
-from benchmark.paths import cache_dir
+from benchmark.paths import atomic_write, cache_dir
 
 FPS = 30.0
 TAGS = ("light", "motion", "exercise", "skin_color", "gender", "glasser", "hair_cover", "makeup")
@@ -69,7 +69,7 @@ class VideoCache:
         memo = self._memo()
         if key not in memo:
             memo[key] = content_hash(mat)
-            self._atomic_write_text(self.memo_path, json.dumps(memo, indent=1))
+            atomic_write(self.memo_path, json.dumps(memo, indent=1))
         return memo[key]
 
     def _memo(self) -> dict:
@@ -105,13 +105,6 @@ class VideoCache:
             os.replace(partial, target)  # atomic: a killed run never leaves a half file under the final name
         finally:
             partial.unlink(missing_ok=True)
-
-    @staticmethod
-    def _atomic_write_text(path: Path, text: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
-        partial.write_text(text)
-        os.replace(partial, path)
 
 
 @register_dataset("mmpd")

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.data.synth.presets import PRESETS, SCENARIO_ORDER, Preset
-from benchmark.paths import cache_dir
+from benchmark.paths import atomic_write, cache_dir
 
 GENERATOR_VERSION = 2  # bump when the output changes: older caches are regenerated
 MARKER = "COMPLETE.json"
@@ -88,9 +88,7 @@ def generate(preset: Preset, seed: int = 0, root: Path | None = None, jobs: int 
         "seed": seed,
         "recordings": [r[0] for r in recording_ids(preset)],
     }
-    tmp = folder / (MARKER + ".tmp")
-    tmp.write_text(json.dumps(marker, indent=1, sort_keys=True))
-    os.replace(tmp, folder / MARKER)
+    atomic_write(folder / MARKER, json.dumps(marker, indent=1, sort_keys=True))
     log.info("SynthPulse %s: done in %.1f s", folder.name, time.perf_counter() - start)
     return folder
 
