@@ -209,3 +209,57 @@ def test_lightning_fits_and_predicts_through_the_datamodule(clips, cache_root):
     out = trainer.predict(module, datamodule=dm)
     assert [int(s) for o in out for s in o["start"]] == [0, 64, 86]
     assert all(o["bvp"].shape[1] == 64 and torch.isfinite(o["bvp"]).all() for o in out)
+
+
+def test_speed_positions_stay_inside_the_recording():
+    from benchmark.data.datamodule import speed_positions
+
+    pos = speed_positions(start=90, length=64, n=150, speed=1.25)
+    assert len(pos) == 64 and pos[-1] <= 149 + 1e-9 and pos[0] >= 0
+    np.testing.assert_allclose(np.diff(pos), 1.25)
+    assert speed_positions(0, 64, 100, speed=3.0)[-1] == pytest.approx(99)  # capped to fit: (100-1)/(64-1)
+    np.testing.assert_allclose(speed_positions(10, 64, 150, speed=1.0), 10 + np.arange(64))
+
+
+def test_speed_augment_scales_the_heart_rate_of_frames_and_label_alike(clips, cache_root):
+    from benchmark.data.datamodule import resample_frames, speed_positions
+
+    spec = InputSpec(frames=64, size=36, inputs="standardized", label="raw")
+    plain = make_dm(clips, cache_root, spec, batch_size=1).train_dataset()
+    fast = make_dm(clips, cache_root, spec, batch_size=1, speed_augment=(1.5, 1.5)).train_dataset()
+    entry = plain._entry(0)
+    ref_index, start, length = fast.chunks[0]
+    item = fast[0]
+    positions = speed_positions(start, length, len(entry), 1.5)
+    np.testing.assert_allclose(
+        item["y"].numpy(), np.interp(positions, np.arange(len(entry)), entry.ppg), rtol=1e-5
+    )
+    first = int(positions[0])
+    raw = resample_frames(np.asarray(entry.frames[first:]), positions, first)
+    assert raw.shape == (64, 48, 48, 3)
+    # frame i of the chunk lies between cached frames floor(p_i) and ceil(p_i)
+    lo, hi = (
+        entry.frames[int(positions[3])].astype(np.float32),
+        entry.frames[int(positions[3]) + 1].astype(np.float32),
+    )
+    assert np.all(raw[3] >= np.minimum(lo, hi) - 1e-3) and np.all(raw[3] <= np.maximum(lo, hi) + 1e-3)
+    # a sinusoid label read 1.5x faster has 1.5x its frequency
+    t = np.arange(400) / 30.0
+    sine = np.sin(2 * np.pi * 1.2 * t)
+    resampled = np.interp(speed_positions(0, 200, 400, 1.5), np.arange(400), sine)
+    spectrum = np.abs(np.fft.rfft(resampled, 8192))
+    assert np.fft.rfftfreq(8192, 1 / 30.0)[spectrum.argmax()] == pytest.approx(1.8, abs=0.01)
+    # seeded torch generator -> the same draws
+    wide = make_dm(clips, cache_root, spec, batch_size=1, speed_augment=(0.7, 1.4)).train_dataset()
+    torch.manual_seed(3)
+    a = [wide[i]["y"] for i in range(3)]
+    torch.manual_seed(3)
+    b = [wide[i]["y"] for i in range(3)]
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not torch.equal(plain[0]["y"], item["y"])
+
+
+def test_speed_augment_range_is_checked(clips, cache_root):
+    spec = InputSpec(frames=64, size=36, inputs="diff", label="diff")
+    with pytest.raises(ConfigError, match="speed_augment"):
+        RPPGDataModule(clips[:2], clips[2:3], clips[3:], spec, speed_augment=(1.4, 0.7))

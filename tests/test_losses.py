@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from benchmark.methods.losses import create_loss, lagged_np, negative_pearson
@@ -36,3 +37,20 @@ def test_gradient_reaches_the_prediction_and_noise_costs():
     loss.backward()
     assert pred.grad is not None and pred.grad.abs().sum() > 0
     assert loss > loss_fn(pulse(96, 0), pulse(96, 4), {"fps": 30.0}) + 0.05
+
+
+def test_recipe_loss_gives_talos_to_any_factory_that_uses_it():
+    from benchmark.methods import create_method
+    from benchmark.methods.losses import TALOSLoss, recipe_loss
+
+    net = create_method("physnet", size=36, frames=64, loss="talos", num_subjects=5, talos_max_shift_s=0.5)
+    assert isinstance(net.loss_fn, TALOSLoss)
+    assert net.loss_fn.logits.shape == (5, 31) and net.loss_fn.max_shift == 15
+    # its logits train in their own parameter group at TALOS's lr
+    groups = net.parameter_groups()
+    assert len(groups) == 2 and groups[1]["lr"] == 1.0 and groups[1]["params"][0] is net.loss_fn.logits
+    tdm = create_method("tdm", loss="talos", num_subjects=3, fps=25.0, talos_max_shift_s=1.0)
+    assert tdm.loss_fn.max_shift == 25
+    with pytest.raises(ValueError, match="num_subjects"):
+        recipe_loss("talos")
+    assert type(recipe_loss("mse", num_subjects=4)).__name__ == "MSELoss"  # others ignore the TALOS settings

@@ -90,11 +90,44 @@ class CacheRef:
     n_frames: int
 
 
-class ChunkDataset(Dataset):
-    """Chunks (recording, start, length) of preprocessed entries, normalised for one input spec."""
+def speed_positions(start: int, length: int, n: int, speed: float) -> np.ndarray:
+    """Fractional frame positions of a chunk of `length` frames played `speed` times faster, starting at
+    `start` or earlier so that it ends inside the recording's `n` frames (speed is capped to fit)."""
+    speed = min(speed, (n - 1) / max(length - 1, 1))
+    span = speed * (length - 1)
+    first = min(float(start), n - 1 - span)
+    return first + speed * np.arange(length)
 
-    def __init__(self, refs: list[CacheRef], chunks: list[tuple[int, int, int]], spec: InputSpec):
+
+def resample_frames(frames: np.ndarray, positions: np.ndarray, first: int) -> np.ndarray:
+    """Linear interpolation in time of frames[first:] at fractional `positions` -> float32 [T, H, W, C]."""
+    pos = positions - first
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, len(frames) - 1)
+    w = (pos - lo).astype(np.float32)[:, None, None, None]
+    return frames[lo].astype(np.float32) * (1 - w) + frames[hi].astype(np.float32) * w
+
+
+class ChunkDataset(Dataset):
+    """Chunks (recording, start, length) of preprocessed entries, normalised for one input spec.
+
+    `speed` (lo, hi) turns on speed augmentation (training only): each chunk is read at a speed drawn
+    log-uniformly from [lo, hi], frames and PPG resampled alike, so its heart rate is scaled by that factor.
+    Why: with a handful of training subjects, each at a roughly constant heart rate, a network can learn
+    "this face -> this frequency" instead of reading the pulse (PhysNet on SynthPulse `quick`: training loss
+    falling, validation loss flat); a scaled rate breaks that shortcut. Draws use torch's global generator,
+    which Lightning seeds, so a seeded run is reproducible.
+    """
+
+    def __init__(
+        self,
+        refs: list[CacheRef],
+        chunks: list[tuple[int, int, int]],
+        spec: InputSpec,
+        speed: tuple[float, float] | None = None,
+    ):
         self.refs, self.chunks, self.spec = refs, chunks, spec
+        self.speed = None if speed is None else (float(speed[0]), float(speed[1]))
         self._open: dict[int, Preprocessed] = {}
 
     def __getstate__(self) -> dict:
@@ -122,12 +155,28 @@ class ChunkDataset(Dataset):
             frames = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
         return normalize_frames(frames, spec.inputs).transpose(3, 0, 1, 2)  # [C, T, H, W]
 
+    def _draw_speed(self) -> float:
+        lo, hi = np.log(self.speed[0]), np.log(self.speed[1])
+        return float(np.exp(lo + (hi - lo) * torch.rand(()).item()))
+
+    def _read(self, entry: Preprocessed, start: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """(frames [T, S, S, 3], ppg [T]) of one chunk, speed-augmented when the dataset is."""
+        if self.speed is None:
+            return np.asarray(entry.frames[start : start + length]), np.asarray(
+                entry.ppg[start : start + length]
+            )
+        positions = speed_positions(start, length, len(entry), self._draw_speed())
+        first, last = int(np.floor(positions[0])), int(np.ceil(positions[-1]))
+        frames = resample_frames(np.asarray(entry.frames[first : last + 1]), positions, first)
+        ppg = np.interp(positions, np.arange(len(entry)), np.asarray(entry.ppg, dtype=np.float64))
+        return frames, ppg
+
     def __getitem__(self, index: int) -> dict:
         ref_index, start, length = self.chunks[index]
         ref, entry = self.refs[ref_index], self._entry(ref_index)
-        frames = np.asarray(entry.frames[start : start + length])
+        frames, ppg = self._read(entry, start, length)
         x = self._frames(frames)
-        y = normalize_label(entry.ppg[start : start + length], self.spec.label)
+        y = normalize_label(ppg, self.spec.label)
         return {
             "x": torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
             "y": torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)),
@@ -154,6 +203,7 @@ class RPPGDataModule(pl.LightningDataModule):
         train_level: compression level of the train and val splits (default: `level`).
         cache_root: preprocessed cache root (default: cache_dir()/"preprocessed").
         rebuild: rebuild cache entries even when complete ones exist.
+        speed_augment: (lo, hi) speed range of the training chunks (see ChunkDataset), or None.
 
     Recordings that fail to preprocess are logged, kept in `failed` (key -> error) and left out. Train and
     val chunks that contain face_missing frames are skipped; predict chunks keep them (full coverage), the
@@ -176,8 +226,14 @@ class RPPGDataModule(pl.LightningDataModule):
         train_level: str | None = None,
         cache_root: Path | None = None,
         rebuild: bool = False,
+        speed_augment: Sequence[float] | None = None,
     ):
         super().__init__()
+        if speed_augment is not None and not (
+            len(speed_augment) == 2 and 0 < float(speed_augment[0]) <= float(speed_augment[1])
+        ):
+            raise ConfigError(f"speed_augment must be [lo, hi] with 0 < lo <= hi, got {speed_augment!r}")
+        self.speed_augment = None if speed_augment is None else tuple(float(v) for v in speed_augment)
         self.splits = {"train": list(train), "val": list(val), "test": list(test)}
         self.input_spec = input_spec
         self.level, self.train_level = level, train_level or level
@@ -212,7 +268,9 @@ class RPPGDataModule(pl.LightningDataModule):
         if self.splits["train"] and not self.preprocessed.get("train") and stage in (None, "fit"):
             raise DataError(None, f"no training recording could be preprocessed: {self.failed}")
 
-    def _dataset(self, split: str, stride: int | None, cover: bool, skip_missing: bool) -> ChunkDataset:
+    def _dataset(
+        self, split: str, stride: int | None, cover: bool, skip_missing: bool, speed=None
+    ) -> ChunkDataset:
         subject_index = {s: i for i, s in enumerate(self.train_subjects)}
         by_key = {r.key: r for r in self.splits[split]}
         refs, chunks = [], []
@@ -230,7 +288,7 @@ class RPPGDataModule(pl.LightningDataModule):
             index = subject_index.get(subject_of(by_key[key]), -1) if split == "train" else -1
             refs.append(CacheRef(entry.path, key, index, entry.fps, n))
             chunks += [(len(refs) - 1, s, length) for s in starts]
-        return ChunkDataset(refs, chunks, self.input_spec)
+        return ChunkDataset(refs, chunks, self.input_spec, speed=speed)
 
     def _loader(self, dataset: ChunkDataset, shuffle: bool) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed) if shuffle else None
@@ -245,7 +303,8 @@ class RPPGDataModule(pl.LightningDataModule):
 
     def train_dataset(self) -> ChunkDataset:
         t = self.input_spec.frames
-        return self._dataset("train", self.stride or (t // 2 if t else None), cover=False, skip_missing=True)
+        stride = self.stride or (t // 2 if t else None)
+        return self._dataset("train", stride, cover=False, skip_missing=True, speed=self.speed_augment)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_dataset(), shuffle=True)

@@ -36,6 +36,7 @@ TRAINING_KEYS = (
     "budget_note",
     "limit_train_batches",
     "limit_val_batches",
+    "speed_augment",
 )
 FULL_NOTE = "paper recipe"
 

@@ -266,3 +266,20 @@ LOSSES.add("talos", TALOSLoss)
 def create_loss(name: str, **kwargs) -> nn.Module:
     """Build the loss registered as `name` (unknown names raise ConfigError listing the known ones)."""
     return LOSSES.get(name)(**kwargs)
+
+
+def recipe_loss(
+    name: str,
+    *,
+    num_subjects: int | None = None,
+    fps: float = 30.0,
+    talos_lr: float = 1.0,
+    talos_max_shift_s: float = 1.0,
+) -> nn.Module:
+    """A method factory's `loss` from its recipe: TALOS gets the training subjects (the runner passes
+    `num_subjects`), its frame rate and its own settings; every other loss ignores them."""
+    if name != "talos":
+        return create_loss(name)
+    if num_subjects is None:
+        raise ValueError("loss 'talos' needs num_subjects (the number of training subjects)")
+    return create_loss(name, num_subjects=num_subjects, fps=fps, lr=talos_lr, max_shift_s=talos_max_shift_s)

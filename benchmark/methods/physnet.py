@@ -23,7 +23,7 @@ from torch import nn
 
 from benchmark.errors import DataError
 from benchmark.methods.base import InputSpec, MethodModule, OptimConfig
-from benchmark.methods.losses import create_loss
+from benchmark.methods.losses import recipe_loss
 from benchmark.methods.optimize import clips_3d, conv_act, folded_conv_bn, frames_2d
 from benchmark.methods.weights import load_state_dict_file
 
@@ -226,10 +226,18 @@ def physnet(
     lr: float = 9e-3,
     weight_decay: float = 0.0,
     scheduler: str = "onecycle",
+    num_subjects: int | None = None,
+    fps: float = 30.0,
+    talos_lr: float = 1.0,
+    talos_max_shift_s: float = 1.0,
 ) -> MethodModule:
-    """PhysNet; `weights` loads an rPPG-Toolbox state_dict (the CLI's --weights)."""
+    """PhysNet; `weights` loads an rPPG-Toolbox state_dict (the CLI's --weights). `loss="talos"` needs
+    `num_subjects` (the runner passes it) as TDM's does."""
     net = PhysNetLayout()
     if weights is not None:
         load_pretrained(net, weights)
+    loss_fn = recipe_loss(
+        loss, num_subjects=num_subjects, fps=fps, talos_lr=talos_lr, talos_max_shift_s=talos_max_shift_s
+    )
     optim = OptimConfig(name=optimizer, lr=lr, weight_decay=weight_decay, scheduler=scheduler)
-    return MethodModule(net, physnet_spec(frames, size), create_loss(loss), optim=optim, name="physnet")
+    return MethodModule(net, physnet_spec(frames, size), loss_fn, optim=optim, name="physnet")

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from benchmark.methods.base import InputSpec, MethodModule, OptimConfig
-from benchmark.methods.losses import create_loss
+from benchmark.methods.losses import recipe_loss
 
 
 class DerivativeConv(nn.Conv1d):
@@ -164,13 +164,8 @@ def create_tdm(
     inputs = "diff+standardized" if appearance else "diff"
     spec = InputSpec(frames=frames, size=size, inputs=inputs, label="diff", output="diff")
     net = TDMNet(in_channels=spec.channels, order=order, blocks=blocks)
-    loss_kwargs = {}
-    if loss == "talos":
-        loss_kwargs = {
-            "num_subjects": num_subjects,
-            "fps": fps,
-            "lr": talos_lr,
-            "max_shift_s": talos_max_shift_s,
-        }
+    loss_fn = recipe_loss(
+        loss, num_subjects=num_subjects, fps=fps, talos_lr=talos_lr, talos_max_shift_s=talos_max_shift_s
+    )
     optim = OptimConfig(name=optimizer, lr=lr, weight_decay=weight_decay, scheduler=scheduler)
-    return MethodModule(net, spec, loss=create_loss(loss, **loss_kwargs), optim=optim, name="tdm")
+    return MethodModule(net, spec, loss=loss_fn, optim=optim, name="tdm")

@@ -171,6 +171,7 @@ class Trainer:
             face=face_config(self.sweep.face),
             batch_size=int(recipe.get("batch_size", 4)),
             seed=cell.seed,
+            speed_augment=recipe.get("speed_augment"),
         )
         epochs = int(recipe.get("epochs", 1))
         if self.sweep.max_epochs is not None:
