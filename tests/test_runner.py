@@ -213,7 +213,9 @@ def test_identical_trainings_share_one_checkpoint(tmp_path):
 
 
 def test_a_student_of_another_teacher_is_another_model(tmp_path, monkeypatch):
-    """The kd-student's checkpoint key covers its teacher's recipe: changing the teacher retrains it."""
+    """The kd-student's cell and checkpoint keys cover its teacher's recipe: changing the teacher reruns the
+    student's finished cells and retrains it (a stale student once survived a teacher change), and moves no
+    other method's key."""
     import shutil
 
     from benchmark.methods.config import load_recipe
@@ -223,27 +225,19 @@ def test_a_student_of_another_teacher_is_another_model(tmp_path, monkeypatch):
 
     sweep = sweep_from_dict({"name": "dep", "profile": "quick", "compression": ["raw"]})
 
-    def student_key(store):
+    def keys(store, method="kd-student"):
         cell = Cell(
-            "kd-student",
-            "supervised",
-            True,
-            "synth",
-            "synth",
-            "raw",
-            0,
-            sweep,
-            load_recipe("kd-student", "quick"),
-        )
-        return cell.training_key, Trainer(sweep, store, None, tmp_path).model_key(cell)
+            method, "supervised", True, "synth", "synth", "raw", 0, sweep, load_recipe(method, "quick")
+        )  # fmt: skip
+        return cell.key, cell.training_key, Trainer(sweep, store, None, tmp_path).model_key(cell)
 
     with ResultStore(tmp_path / "r.sqlite") as store:
-        before = student_key(store)
+        before, alone = keys(store), keys(store, "kd-student-nokd")
         configs = tmp_path / "configs"
         shutil.copytree(config_dir(), configs)
         teacher = configs / "methods" / "kd-teacher.yaml"
         teacher.write_text(teacher.read_text().replace("  quick:\n", "  quick:\n    weight_decay: 0.01\n", 1))
         monkeypatch.setenv("RPPG_CONFIG_DIR", str(configs))
-        after = student_key(store)
-    assert before[0] == after[0]  # the student's own recipe did not change...
-    assert before[1] != after[1]  # ...but its teacher did
+        after = keys(store)
+        assert keys(store, "kd-student-nokd") == alone  # no teacher, nothing moves
+    assert all(b != a for b, a in zip(before, after))  # cell, training and checkpoint keys all move

@@ -183,7 +183,29 @@ class Cell:
             "recipe": self.recipe,
             "max_epochs": s.max_epochs,
             "face": s.face,
+            **self._dependency_configs(),
         }
+
+    def dependency(self, method: str) -> Cell:
+        """The cell of a method this one requires (the KD student's teacher): same data, seed and profile."""
+        from benchmark.methods import METHODS
+        from benchmark.methods.config import load_recipe
+
+        recipe = load_recipe(method, self.sweep.profile)
+        return Cell(
+            method, METHODS.get(method).group, True, self.train_set, self.test_set, self.level, self.seed,
+            self.sweep, recipe,
+        )  # fmt: skip
+
+    def _dependency_configs(self) -> dict:
+        """{"dependencies": training configs of the required methods}, or {} for a method that needs none,
+        so a change to the teacher's recipe reruns the student's cells and no other method's key moves."""
+        from benchmark.methods import METHODS
+
+        requires = METHODS.get(self.method).requires if self.method in METHODS else ()
+        if not requires:
+            return {}
+        return {"dependencies": {dep: self.dependency(dep).training_config() for dep in requires}}
 
     def config(self) -> dict:
         """The full resolved config of the cell: its key is this dict's hash."""

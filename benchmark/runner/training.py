@@ -62,30 +62,11 @@ class Trainer:
         kwargs = dict(split_recipe(cell.recipe)[0])
         requires = METHODS.get(cell.method).requires
         if requires:
-            kwargs["dependencies"] = {
-                dep: str(self.checkpoint(self.dependency_cell(cell, dep))) for dep in requires
-            }
+            kwargs["dependencies"] = {dep: str(self.checkpoint(cell.dependency(dep))) for dep in requires}
         if needs_subjects(cell.recipe):
             train, _ = self.data.train_val(cell)
             kwargs["num_subjects"] = len({r.subject for r in train})
         return kwargs
-
-    def dependency_cell(self, cell: Cell, method: str) -> Cell:
-        from benchmark.methods import METHODS
-        from benchmark.methods.config import load_recipe
-
-        entry = METHODS.get(method)
-        return Cell(
-            method,
-            entry.group,
-            True,
-            cell.train_set,
-            cell.test_set,
-            cell.level,
-            cell.seed,
-            cell.sweep,
-            load_recipe(method, cell.sweep.profile),
-        )
 
     # -------------------------------------------------------------------------------------- training
     def model_key(self, cell: Cell) -> str:
@@ -96,7 +77,7 @@ class Trainer:
         requires = METHODS.get(cell.method).requires
         if not requires:
             return cell.training_key
-        deps = {dep: self.model_key(self.dependency_cell(cell, dep)) for dep in requires}
+        deps = {dep: self.model_key(cell.dependency(dep)) for dep in requires}
         return config_hash({"training": cell.training_key, "dependencies": deps})
 
     def checkpoint(self, cell: Cell) -> Path:
