@@ -113,10 +113,12 @@ class ChunkDataset(Dataset):
 
     `speed` (lo, hi) turns on speed augmentation (training only): each chunk is read at a speed drawn
     log-uniformly from [lo, hi], frames and PPG resampled alike, so its heart rate is scaled by that factor.
-    Why: with a handful of training subjects, each at a roughly constant heart rate, a network can learn
-    "this face -> this frequency" instead of reading the pulse (PhysNet on SynthPulse `quick`: training loss
-    falling, validation loss flat); a scaled rate breaks that shortcut. Draws use torch's global generator,
-    which Lightning seeds, so a seeded run is reproducible.
+    Why: with a handful of training recordings, a network can tie the heart rates it saw to the faces and
+    clips it memorised instead of reading the pulse (PhysNet on SynthPulse `quick`: training loss falling,
+    validation loss flat); rates scaled at random break that link. It is a recipe option, off in the shipped
+    recipes: there it did not fix PhysNet's miss of one test face. A sped-up chunk may reach past its
+    start's face-checked span into frames the face check did not cover. Draws use torch's global
+    generator, which Lightning seeds, so a seeded run is reproducible.
     """
 
     def __init__(
