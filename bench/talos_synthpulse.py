@@ -9,6 +9,7 @@ as well, so the period is the resolution limit of any shift learner), and the co
 offsets across subjects.
 
     python bench/talos_synthpulse.py --preset quick --epochs 8 --max-shift-s 0.5
+    python bench/talos_synthpulse.py --epochs 8 --losses talos --warmup-steps 12
 """
 
 from __future__ import annotations
@@ -55,7 +56,10 @@ def train(loss: str, train_recs, val_recs, args, face, out_dir: Path):
     if loss == "talos":
         subjects = len({subject_of(r) for r in train_recs})
         factory.update(
-            num_subjects=subjects, fps=float(train_recs[0].fps), talos_max_shift_s=args.max_shift_s
+            num_subjects=subjects,
+            fps=float(train_recs[0].fps),
+            talos_max_shift_s=args.max_shift_s,
+            talos_warmup_steps=args.warmup_steps,
         )
     pl.seed_everything(args.seed, workers=True, verbose=False)  # same initial network for every loss
     module = create_method("tdm", **factory)
@@ -118,6 +122,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-shift-s", type=float, default=0.5, help="TALOS K0 in seconds")
     parser.add_argument("--losses", default="mse,np,talos", help="comma-separated: which sides to train")
+    parser.add_argument(
+        "--warmup-steps", type=int, default=0, help="TALOS warm-up steps (best-shift scoring, logits from it)"
+    )
     args = parser.parse_args()
 
     import torch

@@ -112,6 +112,28 @@ def test_talos_recovers_known_shifts_as_the_modes():
     assert float(loss.shift_distribution().max(dim=1).values.min()) > 0.5
 
 
+def test_talos_warmup_scores_best_shifts_then_starts_its_logits_from_them():
+    torch.manual_seed(0)
+    t = torch.arange(150.0)
+    pred = torch.sin(2 * math.pi * t / 23).repeat(3, 1) + 0.1 * torch.randn(3, 150)
+    true_shifts = [7, -4, 0]
+    target = torch.stack([_shifted(pred[i], k) for i, k in enumerate(true_shifts)])
+    loss = TALOSLoss(num_subjects=3, fps=30.0, warmup_steps=3)
+    batch = {"subject_index": torch.tensor([0, 1, 2, -1])}
+    pred4, target4 = torch.cat([pred, pred[:1]]), torch.cat([target, target[:1]])
+    for step in range(3):
+        value = loss(pred4, target4, batch)
+        if step < 2:  # the logits stay untouched until the last warm-up step sets them
+            assert torch.all(loss.logits == 0)
+    assert loss.shift_modes() == true_shifts
+    assert int(loss.steps) == 3 and float(loss.best_counts.sum()) == 9  # unknown subjects not counted
+    assert float(value) < 0.05  # scored at the best shift, not over a uniform spread of shifts
+    assert loss.logits.requires_grad and torch.allclose(loss.best_counts.sum(dim=1), torch.full((3,), 3.0))
+    loss.eval()  # validation never advances or uses the warm-up
+    loss(pred4, target4, batch)
+    assert int(loss.steps) == 3
+
+
 def test_talos_unknown_subject_is_scored_at_its_best_shift_or_zero_and_bad_index_raises():
     pred, target = torch.randn(2, 40), torch.randn(2, 40)
     unknown = {"subject_index": torch.tensor([-1, -1])}

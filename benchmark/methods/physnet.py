@@ -230,6 +230,7 @@ def physnet(
     fps: float = 30.0,
     talos_lr: float = 1.0,
     talos_max_shift_s: float = 1.0,
+    talos_warmup_steps: int = 0,
 ) -> MethodModule:
     """PhysNet; `weights` loads an rPPG-Toolbox state_dict (the CLI's --weights). `loss="talos"` needs
     `num_subjects` (the runner passes it) as TDM's does."""
@@ -237,7 +238,12 @@ def physnet(
     if weights is not None:
         load_pretrained(net, weights)
     loss_fn = recipe_loss(
-        loss, num_subjects=num_subjects, fps=fps, talos_lr=talos_lr, talos_max_shift_s=talos_max_shift_s
+        loss,
+        num_subjects=num_subjects,
+        fps=fps,
+        talos_lr=talos_lr,
+        talos_max_shift_s=talos_max_shift_s,
+        talos_warmup_steps=talos_warmup_steps,
     )
     optim = OptimConfig(name=optimizer, lr=lr, weight_decay=weight_decay, scheduler=scheduler)
     return MethodModule(net, physnet_spec(frames, size), loss_fn, optim=optim, name="physnet")

@@ -155,6 +155,7 @@ def create_tdm(
     fps: float = 30.0,
     talos_lr: float = 1.0,
     talos_max_shift_s: float = 1.0,
+    talos_warmup_steps: int = 0,
     optimizer: str = "adamw",
     lr: float = 1e-3,
     weight_decay: float = 0.0,
@@ -165,7 +166,12 @@ def create_tdm(
     spec = InputSpec(frames=frames, size=size, inputs=inputs, label="diff", output="diff")
     net = TDMNet(in_channels=spec.channels, order=order, blocks=blocks)
     loss_fn = recipe_loss(
-        loss, num_subjects=num_subjects, fps=fps, talos_lr=talos_lr, talos_max_shift_s=talos_max_shift_s
+        loss,
+        num_subjects=num_subjects,
+        fps=fps,
+        talos_lr=talos_lr,
+        talos_max_shift_s=talos_max_shift_s,
+        talos_warmup_steps=talos_warmup_steps,
     )
     optim = OptimConfig(name=optimizer, lr=lr, weight_decay=weight_decay, scheduler=scheduler)
     return MethodModule(net, spec, loss=loss_fn, optim=optim, name="tdm")
