@@ -295,7 +295,6 @@ def create_loss(name: str, **kwargs) -> nn.Module:
 
 def recipe_loss(
     name: str,
-    *,
     num_subjects: int | None = None,
     fps: float = 30.0,
     talos_lr: float = 1.0,

@@ -237,13 +237,6 @@ def physnet(
     net = PhysNetLayout()
     if weights is not None:
         load_pretrained(net, weights)
-    loss_fn = recipe_loss(
-        loss,
-        num_subjects=num_subjects,
-        fps=fps,
-        talos_lr=talos_lr,
-        talos_max_shift_s=talos_max_shift_s,
-        talos_warmup_steps=talos_warmup_steps,
-    )
+    loss_fn = recipe_loss(loss, num_subjects, fps, talos_lr, talos_max_shift_s, talos_warmup_steps)
     optim = OptimConfig(name=optimizer, lr=lr, weight_decay=weight_decay, scheduler=scheduler)
     return MethodModule(net, physnet_spec(frames, size), loss_fn, optim=optim, name="physnet")

@@ -165,13 +165,6 @@ def create_tdm(
     inputs = "diff+standardized" if appearance else "diff"
     spec = InputSpec(frames=frames, size=size, inputs=inputs, label="diff", output="diff")
     net = TDMNet(in_channels=spec.channels, order=order, blocks=blocks)
-    loss_fn = recipe_loss(
-        loss,
-        num_subjects=num_subjects,
-        fps=fps,
-        talos_lr=talos_lr,
-        talos_max_shift_s=talos_max_shift_s,
-        talos_warmup_steps=talos_warmup_steps,
-    )
+    loss_fn = recipe_loss(loss, num_subjects, fps, talos_lr, talos_max_shift_s, talos_warmup_steps)
     optim = OptimConfig(name=optimizer, lr=lr, weight_decay=weight_decay, scheduler=scheduler)
     return MethodModule(net, spec, loss=loss_fn, optim=optim, name="tdm")
