@@ -170,7 +170,7 @@ class ChunkDataset(Dataset):
         positions = speed_positions(start, length, len(entry), self._draw_speed())
         first, last = int(np.floor(positions[0])), int(np.ceil(positions[-1]))
         frames = resample_frames(np.asarray(entry.frames[first : last + 1]), positions, first)
-        ppg = np.interp(positions, np.arange(len(entry)), np.asarray(entry.ppg, dtype=np.float64))
+        ppg = np.interp(positions, np.arange(first, last + 1), np.asarray(entry.ppg[first : last + 1], float))
         return frames, ppg
 
     def __getitem__(self, index: int) -> dict:

@@ -70,15 +70,10 @@ class Trainer:
 
     # -------------------------------------------------------------------------------------- training
     def model_key(self, cell: Cell) -> str:
-        """The cell's training key, extended by the model keys of the models it depends on: a student
-        distilled from another teacher (other recipe, other data) is another model."""
-        from benchmark.methods import METHODS
-
-        requires = METHODS.get(cell.method).requires
-        if not requires:
-            return cell.training_key
-        deps = {dep: self.model_key(cell.dependency(dep)) for dep in requires}
-        return config_hash({"training": cell.training_key, "dependencies": deps})
+        """The key a trained model is stored under: the cell's training key, which already covers the
+        training configs of the models it depends on (a student distilled from another teacher is another
+        model; see Cell.training_config)."""
+        return cell.training_key
 
     def checkpoint(self, cell: Cell) -> Path:
         """The best checkpoint of the cell's training config: from the database, or trained now."""
