@@ -197,11 +197,13 @@ def test_pulse_is_in_the_pixels_and_nuisances_hurt(still_and_combined):
 
     from benchmark.data.synth.check import evaluate, face_rgb_trace, mae_by
 
-    rows = evaluate(still_and_combined, methods=("pos", "green"))
-    mae = mae_by(rows, "scenario", methods=("pos", "green"))
+    methods = ("pos", "green", "chrom")
+    rows = evaluate(still_and_combined, methods=methods)
+    mae = mae_by(rows, "scenario", methods=methods)
     assert mae["still"]["pos"] < 2.0, rows
-    assert mae["combined"]["pos"] > mae["still"]["pos"] + 2.0, rows
-    assert mae["combined"]["green"] > mae["still"]["green"], rows
+    # Motion and lighting changes hurt every classic method, and on average by a lot.
+    assert all(mae["combined"][m] > mae["still"][m] for m in methods), rows
+    assert np.mean([mae["combined"][m] - mae["still"][m] for m in methods]) > 5.0, rows
     # The suite's detector finds exactly one face in every sampled frame (every 10th).
     assert all(r["detection_rate"] == 1.0 for r in rows), rows
     # Pulse amplitude in the pixels: a fraction of a grey level to a few, as in real video.

@@ -27,7 +27,7 @@ import numpy as np
 from benchmark.data.synth.presets import PRESETS, SCENARIO_ORDER, Preset
 from benchmark.paths import atomic_write, cache_dir
 
-GENERATOR_VERSION = 2  # bump when the output changes: older caches are regenerated
+GENERATOR_VERSION = 3  # bump when the output changes: older caches are regenerated
 MARKER = "COMPLETE.json"
 log = logging.getLogger(__name__)
 
