@@ -175,3 +175,24 @@ def test_prefetch_hands_errors_over_and_stops_early():
     early = preprocess.prefetch(chunks())
     assert int(next(early)[0]) == 0
     early.close()  # the consumer leaves: the producer thread must end, not block on a full queue
+
+
+def test_entry_finished_meanwhile_by_another_process_is_kept(clip, tmp_path, monkeypatch):
+    """Two sweeps sharing a cache: the one that finishes second keeps the first one's entry (a reader may
+    already hold it) instead of moving it aside under that reader."""
+    build = preprocess._build
+    inner = {}
+
+    def build_while_another_finishes(*args):
+        result = build(*args)
+        monkeypatch.setattr(preprocess, "_build", build)
+        inner["entry"] = preprocess_recording(clip, size=32, cache_root=tmp_path)
+        inner["inode"] = (inner["entry"].path / MANIFEST).stat().st_ino
+        return result
+
+    monkeypatch.setattr(preprocess, "_build", build_while_another_finishes)
+    outer = preprocess_recording(clip, size=32, cache_root=tmp_path)
+    assert outer.path == inner["entry"].path and len(outer) == 150
+    assert (outer.path / MANIFEST).stat().st_ino == inner["inode"], "the first finished entry was replaced"
+    np.testing.assert_array_equal(np.asarray(inner["entry"].frames), np.asarray(outer.frames))
+    assert [p.name for p in tmp_path.iterdir()] == [outer.path.name]  # no temporaries left

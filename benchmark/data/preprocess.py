@@ -9,6 +9,7 @@ temporary folder, never an entry that a later run would trust.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -117,12 +118,13 @@ def _save_array(folder: Path, name: str, array: np.ndarray) -> None:
 
 
 def _remove_stale_temporaries(root: Path, key: str) -> None:
-    """Temporary folders of this key left by processes that no longer run (killed mid-write)."""
+    """Temporary folders of this key left by processes that no longer run (killed mid-write); a live
+    process's (this one's included: another thread may be writing it) are left alone."""
     for tmp in root.glob(f".tmp-{key}-*"):
         pid = int(tmp.name.split("-")[2])
         try:
             os.kill(pid, 0)
-            alive = pid != os.getpid()
+            alive = True
         except ProcessLookupError:
             alive = False
         except PermissionError:
@@ -214,6 +216,24 @@ def _build(recording: Recording, level: CompressionLevel, face: FaceConfig, size
     }
 
 
+def _publish(tmp: Path, final: Path, root: Path, key: str) -> None:
+    """Rename the finished `tmp` to `final`, moving an incomplete or outdated `final` aside first (a rename
+    onto a non-empty folder fails). Losing the rename to another process's complete entry is not an error."""
+    if final.exists():
+        trash = root / f".old-{key}-{uuid.uuid4().hex[:8]}"
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(final, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        if load_entry(final) is None:
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    _fsync(root)
+
+
 def preprocess_recording(
     recording: Recording,
     level: str | CompressionLevel = "raw",
@@ -222,7 +242,8 @@ def preprocess_recording(
     cache_root: Path | None = None,
     rebuild: bool = False,
 ) -> Preprocessed:
-    """Face crops of one recording at one compression level, from the cache or built once.
+    """Face crops of one recording at one compression level, from the cache or built once. Processes that
+    share the cache (two sweeps) may build one entry at the same time: the first complete one stays.
 
     Args:
         recording: the recording (its video and ground truth).
@@ -255,15 +276,15 @@ def preprocess_recording(
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         _fsync(tmp / MANIFEST)
         _fsync(tmp)
-        if final.exists():  # incomplete or rebuilt: move aside first so the rename below is atomic
-            trash = root / f".old-{key}-{uuid.uuid4().hex[:8]}"
-            os.rename(final, trash)
-            shutil.rmtree(trash, ignore_errors=True)
-        os.rename(tmp, final)
-        _fsync(root)
+        winner = None if rebuild else load_entry(final)
+        if winner is None:
+            _publish(tmp, final, root, key)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if winner is not None:  # another process (a sweep sharing the cache) finished the same entry first
+        shutil.rmtree(tmp, ignore_errors=True)
+        return winner
     entry = load_entry(final)
     if entry is None:
         raise DataError(final, "preprocessed entry unreadable right after writing it")
