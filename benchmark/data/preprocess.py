@@ -216,9 +216,12 @@ def _build(recording: Recording, level: CompressionLevel, face: FaceConfig, size
     }
 
 
-def _publish(tmp: Path, final: Path, root: Path, key: str) -> None:
-    """Rename the finished `tmp` to `final`, moving an incomplete or outdated `final` aside first (a rename
-    onto a non-empty folder fails). Losing the rename to another process's complete entry is not an error."""
+def _publish(tmp: Path, final: Path, root: Path, key: str, replace: bool) -> bool:
+    """Rename the finished `tmp` to `final`; False when another process's complete entry is there already
+    (and `replace` is off) or wins the rename, which is not an error. An incomplete `final` (or any, with
+    `replace`) is moved aside first: a rename onto a non-empty folder fails."""
+    if not replace and load_entry(final) is not None:
+        return False
     if final.exists():
         trash = root / f".old-{key}-{uuid.uuid4().hex[:8]}"
         with contextlib.suppress(FileNotFoundError):
@@ -229,9 +232,9 @@ def _publish(tmp: Path, final: Path, root: Path, key: str) -> None:
     except OSError:
         if load_entry(final) is None:
             raise
-        shutil.rmtree(tmp, ignore_errors=True)
-        return
+        return False
     _fsync(root)
+    return True
 
 
 def preprocess_recording(
@@ -276,17 +279,14 @@ def preprocess_recording(
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         _fsync(tmp / MANIFEST)
         _fsync(tmp)
-        winner = None if rebuild else load_entry(final)
-        if winner is None:
-            _publish(tmp, final, root, key)
+        published = _publish(tmp, final, root, key, replace=rebuild)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if winner is not None:  # another process (a sweep sharing the cache) finished the same entry first
+    if not published:  # another process (a sweep sharing the cache) finished the same entry first
         shutil.rmtree(tmp, ignore_errors=True)
-        return winner
     entry = load_entry(final)
     if entry is None:
         raise DataError(final, "preprocessed entry unreadable right after writing it")
-    entry.cached = False
+    entry.cached = not published
     return entry
