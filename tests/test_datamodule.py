@@ -10,7 +10,7 @@ import pytest
 import torch
 from test_preprocess import real_clips, write_video
 
-from benchmark.data.datamodule import RPPGDataModule, chunk_starts, split_by_subject
+from benchmark.data.datamodule import RPPGDataModule, chunk_starts, interleave_recordings, split_by_subject
 from benchmark.data.recording import Recording
 from benchmark.data.transforms import normalize_frames, normalize_label
 from benchmark.errors import ConfigError
@@ -54,6 +54,15 @@ def test_chunk_starts_cover_the_end():
     assert chunk_starts(150, 64, 64, cover=True) == [0, 64, 86]
     assert chunk_starts(128, 64, 64, cover=True) == [0, 64]
     assert chunk_starts(50, 64, 64, cover=True) == []
+
+
+def test_validation_chunks_take_turns_across_recordings():
+    """A limited validation (the first few batches) must see every recording, not the first one's chunks."""
+    chunks = [(0, 0, 64), (0, 64, 64), (0, 128, 64), (1, 0, 64), (1, 64, 64), (2, 0, 64)]
+    assert interleave_recordings(chunks) == [
+        (0, 0, 64), (1, 0, 64), (2, 0, 64), (0, 64, 64), (1, 64, 64), (0, 128, 64)
+    ]  # fmt: skip
+    assert interleave_recordings([]) == []
 
 
 def test_diff_normalized_and_standardized_by_hand():

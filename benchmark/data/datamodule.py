@@ -189,6 +189,22 @@ class ChunkDataset(Dataset):
         }
 
 
+def interleave_recordings(chunks: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """(recording, start, length) chunks reordered round-robin: every recording's first chunk, then every
+    recording's second, ...
+
+    Why: a limited validation (`limit_val_batches`) reads the first batches only; in recording order those
+    would all come from one subject's first recordings (SynthPulse quick: one subject's combined, lighting and
+    motion videos, never `still`), and early stopping and the kept checkpoint would follow that one subject.
+    """
+    rank: dict[int, int] = {}
+    order = []
+    for chunk in chunks:
+        order.append((rank.get(chunk[0], 0), chunk[0]))
+        rank[chunk[0]] = rank.get(chunk[0], 0) + 1
+    return [chunk for _, chunk in sorted(zip(order, chunks), key=lambda pair: pair[0])]
+
+
 class RPPGDataModule(pl.LightningDataModule):
     """Train / val / test recordings -> DataLoaders of normalised chunks.
 
@@ -271,7 +287,7 @@ class RPPGDataModule(pl.LightningDataModule):
             raise DataError(None, f"no training recording could be preprocessed: {self.failed}")
 
     def _dataset(
-        self, split: str, stride: int | None, cover: bool, skip_missing: bool, speed=None
+        self, split: str, stride: int | None, cover: bool, skip_missing: bool, speed=None, interleave=False
     ) -> ChunkDataset:
         subject_index = {s: i for i, s in enumerate(self.train_subjects)}
         by_key = {r.key: r for r in self.splits[split]}
@@ -290,6 +306,8 @@ class RPPGDataModule(pl.LightningDataModule):
             index = subject_index.get(subject_of(by_key[key]), -1) if split == "train" else -1
             refs.append(CacheRef(entry.path, key, index, entry.fps, n))
             chunks += [(len(refs) - 1, s, length) for s in starts]
+        if interleave:
+            chunks = interleave_recordings(chunks)
         return ChunkDataset(refs, chunks, self.input_spec, speed=speed)
 
     def _loader(self, dataset: ChunkDataset, shuffle: bool) -> DataLoader:
@@ -312,7 +330,8 @@ class RPPGDataModule(pl.LightningDataModule):
         return self._loader(self.train_dataset(), shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self._dataset("val", None, cover=False, skip_missing=True), shuffle=False)
+        val = self._dataset("val", None, cover=False, skip_missing=True, interleave=True)
+        return self._loader(val, shuffle=False)
 
     def predict_dataset(self) -> ChunkDataset:
         """Each test recording fully covered by non-overlapping chunks, the last aligned to its end."""
