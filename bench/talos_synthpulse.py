@@ -9,7 +9,7 @@ as well, so the period is the resolution limit of any shift learner), and the co
 offsets across subjects.
 
     python bench/talos_synthpulse.py --preset quick --epochs 8 --max-shift-s 0.5
-    python bench/talos_synthpulse.py --epochs 8 --losses talos --warmup-steps 12
+    python bench/talos_synthpulse.py --epochs 8 --losses talos --warmup-steps 12 [--weights last]
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ def train(loss: str, train_recs, val_recs, args, face, out_dir: Path):
             fps=float(train_recs[0].fps),
             talos_max_shift_s=args.max_shift_s,
             talos_warmup_steps=args.warmup_steps,
+            talos_lr=args.talos_lr,
         )
     pl.seed_everything(args.seed, workers=True, verbose=False)  # same initial network for every loss
     module = create_method("tdm", **factory)
@@ -83,8 +84,19 @@ def train(loss: str, train_recs, val_recs, args, face, out_dir: Path):
         limit_train_batches=recipe.get("limit_train_batches"),
         limit_val_batches=recipe.get("limit_val_batches"),
     )
-    module.load_state_dict(load_state_dict_file(best))
+    print(f"TDM + {loss}: lowest val_loss at epoch {best_epoch(out_dir / loss)} of {epochs}", flush=True)
+    if args.weights == "best":
+        module.load_state_dict(load_state_dict_file(best))
     return module.eval(), dm.train_subjects
+
+
+def best_epoch(run_dir: Path) -> int:
+    """The epoch (0-based) of the lowest val_loss in the run's CSV log."""
+    import pandas as pd
+
+    log = pd.concat(pd.read_csv(f) for f in sorted(run_dir.rglob("metrics.csv")))
+    val = log.dropna(subset=["val_loss"])
+    return int(val.loc[val["val_loss"].idxmin(), "epoch"])
 
 
 def report_shifts(module, subjects, train_recs) -> None:
@@ -116,6 +128,11 @@ def report_shifts(module, subjects, train_recs) -> None:
         f"mean |error mod period| = {np.mean(wrapped_errors):.2f} frames; "
         f"a random mode would give {np.mean(beats) / 4:.2f}"
     )
+    # how peaked the distributions are: the loss trains toward the label averaged over p, so a flat p
+    # smears the target's pulse
+    distribution = module.loss_fn.shift_distribution()
+    peak, uniform = float(distribution.max(dim=-1).values.mean()), 1.0 / distribution.shape[1]
+    print(f"probability at the mode: mean {peak:.3f} (uniform: {uniform:.3f})")
 
 
 def main() -> None:
@@ -132,6 +149,14 @@ def main() -> None:
     parser.add_argument("--losses", default="mse,np,talos", help="comma-separated: which sides to train")
     parser.add_argument(
         "--warmup-steps", type=int, default=0, help="TALOS warm-up steps (best-shift scoring, logits from it)"
+    )
+    parser.add_argument("--talos-lr", type=float, default=1.0, help="learning rate of the TALOS logits")
+    parser.add_argument(
+        "--weights",
+        choices=("last", "best"),
+        default="best",
+        help="score each side at its lowest val_loss, as the runner does (default), or after its last step "
+        "(TALOS's best-shift val loss can be lowest at the end of its warm-up, before the logits train)",
     )
     args = parser.parse_args()
 
