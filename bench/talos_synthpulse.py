@@ -176,6 +176,7 @@ def main() -> None:
             module, subjects = train(loss, train_recs, val_recs, args, face, Path(tmp))
             results[loss] = evaluate(module, test_recs, face)
             print(f"TDM + {loss}: test MAE {np.nanmean(list(results[loss].values())):.2f} bpm", flush=True)
+            print("  " + ", ".join(f"{k} {e:.1f}" for k, e in sorted(results[loss].items())), flush=True)
             if loss == "talos":
                 talos = (module, subjects)
     print(f"\nTDM on SynthPulse {args.preset}, {len(test_recs)} test recordings, test MAE (bpm):")
