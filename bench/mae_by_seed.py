@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sqlite3
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 
@@ -52,6 +53,9 @@ def main() -> None:
     parser.add_argument("--scenario", default="still", help="scenario of the summary's threshold count")
     parser.add_argument("--below", type=float, default=5.0, help="threshold (bpm) of the summary's count")
     args = parser.parse_args()
+    for db in args.db:
+        if not Path(db).is_file():
+            parser.error(f"{db}: no such results database")
     wanted = set(args.methods.split(",")) if args.methods else None
     summary = defaultdict(list)
     for db in args.db:

@@ -9,6 +9,7 @@ subject_index, recording, start, fps.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,12 +198,12 @@ def interleave_recordings(chunks: list[tuple[int, int, int]]) -> list[tuple[int,
     would all come from one subject's first recordings (SynthPulse quick: one subject's combined, lighting and
     motion videos, never `still`), and early stopping and the kept checkpoint would follow that one subject.
     """
-    rank: dict[int, int] = {}
-    order = []
+    turns: Counter[int] = Counter()
+    ranked = []
     for chunk in chunks:
-        order.append((rank.get(chunk[0], 0), chunk[0]))
-        rank[chunk[0]] = rank.get(chunk[0], 0) + 1
-    return [chunk for _, chunk in sorted(zip(order, chunks), key=lambda pair: pair[0])]
+        ranked.append((turns[chunk[0]], chunk))
+        turns[chunk[0]] += 1
+    return [chunk for _, chunk in sorted(ranked)]
 
 
 class RPPGDataModule(pl.LightningDataModule):
