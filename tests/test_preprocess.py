@@ -6,6 +6,7 @@ import os
 import pickle
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -120,6 +121,7 @@ def test_incomplete_entry_is_detected_and_rebuilt(clip, tmp_path):
 
 KILL_MID_WRITE = """
 import os, pickle, signal, sys
+from dataclasses import replace
 from pathlib import Path
 from benchmark.data import face, preprocess
 original = face.FaceTracker.process
@@ -196,3 +198,15 @@ def test_entry_finished_meanwhile_by_another_process_is_kept(clip, tmp_path, mon
     assert (outer.path / MANIFEST).stat().st_ino == inner["inode"], "the first finished entry was replaced"
     np.testing.assert_array_equal(np.asarray(inner["entry"].frames), np.asarray(outer.frames))
     assert [p.name for p in tmp_path.iterdir()] == [outer.path.name]  # no temporaries left
+
+
+def test_a_changed_ground_truth_gets_its_own_entry(clip, tmp_path):
+    """Same video, PPG timestamps moved by 0.1 s (a corrected sync): the old label must not be served."""
+    base = preprocess_recording(clip, size=32, cache_root=tmp_path)
+    shifted = replace(clip, ppg_times=clip.ppg_times - 0.1)
+    moved = preprocess_recording(shifted, size=32, cache_root=tmp_path)
+    assert not moved.cached and moved.path != base.path
+    np.testing.assert_allclose(moved.ppg, shifted.aligned_ppg(150), rtol=1e-6)
+    assert not np.allclose(moved.ppg, base.ppg)
+    np.testing.assert_array_equal(np.asarray(moved.frames), np.asarray(base.frames))
+    assert preprocess_recording(replace(clip), size=32, cache_root=tmp_path).path == base.path

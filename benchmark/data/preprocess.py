@@ -2,7 +2,8 @@
 
 Each entry is a folder `<root>/<key>/` holding uint8 face crops [N, S, S, 3] (a raw file read back as a
 memmap), the PPG aligned to the frames, the crop boxes, the face_missing flags and `manifest.json`. The key
-hashes the recording, its source bytes, the compression level, the face config and S. An entry is built in
+hashes the recording, its source bytes, its ground truth (a corrected PPG file or shifted timestamps must
+not be served the old label), the compression level, the face config and S. An entry is built in
 a temporary folder, fsynced, its manifest written last, then renamed into place: a killed run leaves only a
 temporary folder, never an entry that a later run would trust.
 """
@@ -74,12 +75,25 @@ class Preprocessed:
         return int(self.meta["n_frames"])
 
 
+def label_hash(recording: Recording) -> str:
+    """SHA-256 of the ground truth the entry's `ppg` is interpolated from (samples and all timestamps)."""
+    digest = hashlib.sha256()
+    for array in (recording.ppg, recording.ppg_times, recording.frame_times):
+        if array is None:
+            digest.update(b"none;")
+            continue
+        digest.update(f"{len(array)};".encode())
+        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    return digest.hexdigest()
+
+
 def cache_key(recording: Recording, level: CompressionLevel, face: FaceConfig, size: int) -> str:
     """Hash of what determines the entry's bytes."""
     payload = {
         "format": FORMAT_VERSION,
         "recording": recording.key,
         "source": content_hash(recording.video),
+        "labels": label_hash(recording),
         "level": [level.name, level.key()],
         "face": face.key(),
         "size": int(size),
