@@ -196,10 +196,16 @@ class TALOSLoss(nn.Module):
             MethodModule.parameter_groups.
         unknown: how samples of unknown subjects are scored: "best" (min over shifts) or "zero" (k = 0).
         warmup_steps: our addition, 0 (off) by default. For this many training steps every sample is scored
-            at its best shift and the logits stay unused; each step adds the best shift of each sample to its
-            subject's histogram, and when the warm-up ends the logits start as the log of that histogram
-            (add-one smoothed). Why: the logits learn fast (lr 1.0) while the network's first predictions
-            are noise, and on SynthPulse they settled no closer to the true offsets than chance.
+            at its best shift and the logits stay unused; each step of its second half (the first half's
+            predictions are still noise) adds every sample's error curve e(k) to its subject's sum, and when
+            the warm-up ends the logits start as the log posterior of the shift
+            under Gaussian residuals, one independent observation per chunk:
+            theta_s(k) = -n_s * mean e_s(k) / (2 * min_k mean e_s(k)) (n_s chunks of subject s seen; a subject
+            never seen stays uniform). Why: the logits learn fast (lr 1.0) while the network's first
+            predictions are noise, and on SynthPulse they settled no closer to the true offsets than chance;
+            a histogram of per-chunk best shifts (our first warm-up) found the offsets but, add-one smoothed
+            over 31 shifts, started p nearly flat (0.10 at the mode), which trains toward a label smeared
+            over shifts.
     """
 
     def __init__(
@@ -222,7 +228,8 @@ class TALOSLoss(nn.Module):
         self.logits = nn.Parameter(torch.zeros(int(num_subjects), 2 * self.max_shift + 1))
         self.warmup_steps = int(warmup_steps)
         self.register_buffer("steps", torch.zeros((), dtype=torch.long))
-        self.register_buffer("best_counts", torch.zeros(int(num_subjects), 2 * self.max_shift + 1))
+        self.register_buffer("error_sums", torch.zeros(int(num_subjects), 2 * self.max_shift + 1))
+        self.register_buffer("chunk_counts", torch.zeros(int(num_subjects)))
 
     @property
     def shifts(self) -> torch.Tensor:
@@ -266,18 +273,25 @@ class TALOSLoss(nn.Module):
         return per_sample.mean()
 
     def _warmup(self, errors: torch.Tensor, subject: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
-        """One warm-up step: best-shift loss; histogram of best shifts; logits from it at the last step."""
+        """One warm-up step: best-shift loss; error curves summed per subject; logits from them at the end."""
         with torch.no_grad():
-            best_k = errors.argmin(dim=-1)
-            self.best_counts.index_put_(
-                (subject[known], best_k[known]),
-                torch.ones_like(best_k[known], dtype=self.best_counts.dtype),
-                accumulate=True,
-            )
+            if int(self.steps) >= self.warmup_steps // 2:  # the first half's predictions are still noise
+                self.error_sums.index_add_(0, subject[known], errors[known].detach())
+                self.chunk_counts.index_add_(
+                    0, subject[known], torch.ones_like(subject[known], dtype=torch.float)
+                )
             self.steps += 1
             if int(self.steps) == self.warmup_steps:
-                self.logits.copy_(torch.log(self.best_counts + 1.0))
+                self.logits.copy_(self.posterior_logits())
         return errors.min(dim=-1).values.mean() + 0.0 * self.logits.sum()
+
+    def posterior_logits(self) -> torch.Tensor:
+        """[S, K] log posterior of each subject's shift from the warm-up's error sums (0 where none seen)."""
+        n = self.chunk_counts.unsqueeze(-1)
+        mean = self.error_sums / n.clamp(min=1)
+        noise = mean.min(dim=-1, keepdim=True).values.clamp(min=EPS)
+        logits = -n * mean / (2 * noise)
+        return logits - logits.max(dim=-1, keepdim=True).values
 
 
 LOSSES.add("np", NegativePearsonLoss)
