@@ -121,7 +121,6 @@ def test_incomplete_entry_is_detected_and_rebuilt(clip, tmp_path):
 
 KILL_MID_WRITE = """
 import os, pickle, signal, sys
-from dataclasses import replace
 from pathlib import Path
 from benchmark.data import face, preprocess
 original = face.FaceTracker.process

@@ -198,11 +198,11 @@ class TALOSLoss(nn.Module):
         warmup_steps: our addition, 0 (off) by default. For this many training steps every sample is scored
             at its best shift and the logits stay unused; each step of its second half (the first half's
             predictions are still noise) adds every sample's error curve e(k) to its subject's sum, and when
-            the warm-up ends the logits start as the log posterior of the shift
-            under Gaussian residuals, one independent observation per chunk:
-            theta_s(k) = -n_s * mean e_s(k) / (2 * min_k mean e_s(k)) (n_s chunks of subject s seen; a subject
-            never seen stays uniform). Why: the logits learn fast (lr 1.0) while the network's first
-            predictions are noise, and on SynthPulse they settled no closer to the true offsets than chance;
+            the warm-up ends the logits start as the log posterior of the shift under Gaussian residuals,
+            one independent observation per chunk: theta_s(k) = -n_s * mean e_s(k) / (2 * min_k mean e_s(k))
+            (n_s chunks of subject s seen; a subject never seen stays uniform). Why: the logits learn fast
+            (lr 1.0) while the network's first predictions are noise, and on SynthPulse they settled no
+            closer to the true offsets than chance;
             a histogram of per-chunk best shifts (our first warm-up) found the offsets but, add-one smoothed
             over 31 shifts, started p nearly flat (0.10 at the mode), which trains toward a label smeared
             over shifts.
@@ -276,7 +276,7 @@ class TALOSLoss(nn.Module):
         """One warm-up step: best-shift loss; error curves summed per subject; logits from them at the end."""
         with torch.no_grad():
             if int(self.steps) >= self.warmup_steps // 2:  # the first half's predictions are still noise
-                self.error_sums.index_add_(0, subject[known], errors[known].detach())
+                self.error_sums.index_add_(0, subject[known], errors[known])
                 self.chunk_counts.index_add_(
                     0, subject[known], torch.ones_like(subject[known], dtype=torch.float)
                 )
