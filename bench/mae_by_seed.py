@@ -7,13 +7,18 @@ window -1), as the leaderboard's MAE is; scenarios are the last dash-separated p
 (SynthPulse: still, lighting, motion, combined). Several databases (e.g. seeds 0-2 and 3-5 run apart) are
 read as one; a (method, seed) present in two of them is listed twice.
 
+`--compare A,B` pairs two methods seed by seed (e.g. the KD student with and without distillation): the
+difference of their all-scenario MAE and of their mean SNR (dB, the cell's metric) per seed, the mean
+difference with its standard error over seeds, how many seeds A is lower, and each side's spread over seeds.
+
     .venv/bin/python bench/mae_by_seed.py runs/quick.sqlite [more.sqlite ...] [--level raw]
-        [--methods physnet,tdm] [--scenario still --below 5]
+        [--methods physnet,tdm] [--scenario still --below 5] [--compare kd-student,kd-student-nokd]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 from collections import defaultdict
 from pathlib import Path
@@ -21,19 +26,22 @@ from pathlib import Path
 import numpy as np
 
 
-def seed_rows(db: str, level: str) -> list[tuple[str, int, dict[str, float]]]:
-    """(method, seed, recording -> absolute error) of each finished cell at `level`."""
+def seed_rows(db: str, level: str) -> list[tuple[str, int, dict[str, float], float]]:
+    """(method, seed, recording -> absolute error, the cell's mean SNR) of each finished cell at `level`."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     cells = con.execute(
-        "SELECT key, method, seed FROM cells WHERE status = 'done' AND level = ? ORDER BY method, seed",
+        "SELECT key, method, seed, metrics FROM cells WHERE status = 'done' AND level = ?"
+        " ORDER BY method, seed",
         (level,),
     ).fetchall()
     out = []
-    for key, method, seed in cells:
+    for key, method, seed, metrics in cells:
         rows = con.execute(
             "SELECT recording, hr_pred, hr_true FROM predictions WHERE cell_key = ? AND window = -1", (key,)
         ).fetchall()
-        out.append((method, seed, {rec: abs(p - t) for rec, p, t in rows if p is not None and t is not None}))
+        errors = {rec: abs(p - t) for rec, p, t in rows if p is not None and t is not None}
+        snr = json.loads(metrics).get("snr")
+        out.append((method, seed, errors, float("nan") if snr is None else float(snr)))
     con.close()
     return out
 
@@ -52,6 +60,7 @@ def main() -> None:
     parser.add_argument("--methods", help="comma-separated (default: all)")
     parser.add_argument("--scenario", default="still", help="scenario of the summary's threshold count")
     parser.add_argument("--below", type=float, default=5.0, help="threshold (bpm) of the summary's count")
+    parser.add_argument("--compare", help="A,B: two methods compared seed by seed")
     args = parser.parse_args()
     for db in args.db:
         if not Path(db).is_file():
@@ -59,12 +68,12 @@ def main() -> None:
     wanted = set(args.methods.split(",")) if args.methods else None
     summary = defaultdict(list)
     for db in args.db:
-        for method, seed, errors in seed_rows(db, args.level):
+        for method, seed, errors, snr in seed_rows(db, args.level):
             if (wanted and method not in wanted) or not errors:
                 continue
             scenarios = by_scenario(errors)
             overall = float(np.mean(list(errors.values())))
-            summary[method].append((seed, overall, scenarios.get(args.scenario, float("nan"))))
+            summary[method].append((seed, overall, scenarios.get(args.scenario, float("nan")), snr))
             text = " ".join(f"{s} {v:6.2f}" for s, v in scenarios.items())
             print(f"{method:16s} {args.level:10s} seed {seed} all {overall:6.2f}  {text}")
     print(
@@ -78,6 +87,33 @@ def main() -> None:
             f"{method:16s} seeds {seeds}: all {np.mean([r[1] for r in rows]):6.2f}"
             f"  {args.scenario} {np.nanmean(target):6.2f}  below {args.below:g}: "
             f"{int((target < args.below).sum())}/{len(rows)}"
+        )
+    if args.compare:
+        compare(summary, *args.compare.split(","))
+
+
+def compare(summary: dict[str, list], a: str, b: str) -> None:
+    """Seed-by-seed difference a - b of all-scenario MAE and mean SNR, with its mean and standard error."""
+    rows_a, rows_b = ({r[0]: r for r in summary.get(m, [])} for m in (a, b))
+    seeds = sorted(set(rows_a) & set(rows_b))
+    if len(seeds) < 2:
+        raise SystemExit(f"--compare: {a} and {b} share {len(seeds)} seed(s); a spread needs two or more")
+    print(f"\n{a} - {b}, seed by seed: all-scenario MAE (bpm), mean SNR (dB)")
+    for seed in seeds:
+        (mae_a, snr_a), (mae_b, snr_b) = ((rows[seed][1], rows[seed][3]) for rows in (rows_a, rows_b))
+        print(
+            f"seed {seed}: MAE {mae_a:6.2f} - {mae_b:6.2f} = {mae_a - mae_b:+6.2f}"
+            f"   SNR {snr_a:+6.2f} - {snr_b:+6.2f} = {snr_a - snr_b:+5.2f}"
+        )
+    for name, column, sign in (("MAE", 1, -1), ("SNR", 3, 1)):  # sign: which way is better
+        va, vb = (np.array([rows[s][column] for s in seeds]) for rows in (rows_a, rows_b))
+        diff = va - vb
+        se = diff.std(ddof=1) / np.sqrt(len(seeds))
+        better = int((sign * diff > 0).sum())
+        print(
+            f"{name}: {a} {va.mean():6.2f} (sd over seeds {va.std(ddof=1):.2f}), {b} {vb.mean():6.2f} "
+            f"(sd {vb.std(ddof=1):.2f}); difference {diff.mean():+.2f} +- {se:.2f} (standard error, "
+            f"{len(seeds)} seeds); {a} better at {better}/{len(seeds)}"
         )
 
 
