@@ -22,8 +22,16 @@ import json
 import sqlite3
 from collections import defaultdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
+
+
+class SeedResult(NamedTuple):
+    seed: int
+    mae: float  # all scenarios
+    scenario_mae: float  # the --scenario of the summary
+    snr: float  # the cell's mean SNR (dB)
 
 
 def seed_rows(db: str, level: str) -> list[tuple[str, int, dict[str, float], float]]:
@@ -73,7 +81,7 @@ def main() -> None:
                 continue
             scenarios = by_scenario(errors)
             overall = float(np.mean(list(errors.values())))
-            summary[method].append((seed, overall, scenarios.get(args.scenario, float("nan")), snr))
+            summary[method].append(SeedResult(seed, overall, scenarios.get(args.scenario, float("nan")), snr))
             text = " ".join(f"{s} {v:6.2f}" for s, v in scenarios.items())
             print(f"{method:16s} {args.level:10s} seed {seed} all {overall:6.2f}  {text}")
     print(
@@ -81,10 +89,10 @@ def main() -> None:
         f"{args.scenario} MAE below {args.below:g}"
     )
     for method, rows in sorted(summary.items()):
-        target = np.array([r[2] for r in rows])
-        seeds = ",".join(str(r[0]) for r in rows)
+        target = np.array([r.scenario_mae for r in rows])
+        seeds = ",".join(str(r.seed) for r in rows)
         print(
-            f"{method:16s} seeds {seeds}: all {np.mean([r[1] for r in rows]):6.2f}"
+            f"{method:16s} seeds {seeds}: all {np.mean([r.mae for r in rows]):6.2f}"
             f"  {args.scenario} {np.nanmean(target):6.2f}  below {args.below:g}: "
             f"{int((target < args.below).sum())}/{len(rows)}"
         )
@@ -92,21 +100,21 @@ def main() -> None:
         compare(summary, *args.compare.split(","))
 
 
-def compare(summary: dict[str, list], a: str, b: str) -> None:
+def compare(summary: dict[str, list[SeedResult]], a: str, b: str) -> None:
     """Seed-by-seed difference a - b of all-scenario MAE and mean SNR, with its mean and standard error."""
-    rows_a, rows_b = ({r[0]: r for r in summary.get(m, [])} for m in (a, b))
+    rows_a, rows_b = ({r.seed: r for r in summary.get(m, [])} for m in (a, b))
     seeds = sorted(set(rows_a) & set(rows_b))
     if len(seeds) < 2:
         raise SystemExit(f"--compare: {a} and {b} share {len(seeds)} seed(s); a spread needs two or more")
     print(f"\n{a} - {b}, seed by seed: all-scenario MAE (bpm), mean SNR (dB)")
     for seed in seeds:
-        (mae_a, snr_a), (mae_b, snr_b) = ((rows[seed][1], rows[seed][3]) for rows in (rows_a, rows_b))
+        (mae_a, snr_a), (mae_b, snr_b) = ((rows[seed].mae, rows[seed].snr) for rows in (rows_a, rows_b))
         print(
             f"seed {seed}: MAE {mae_a:6.2f} - {mae_b:6.2f} = {mae_a - mae_b:+6.2f}"
             f"   SNR {snr_a:+6.2f} - {snr_b:+6.2f} = {snr_a - snr_b:+5.2f}"
         )
-    for name, column, sign in (("MAE", 1, -1), ("SNR", 3, 1)):  # sign: which way is better
-        va, vb = (np.array([rows[s][column] for s in seeds]) for rows in (rows_a, rows_b))
+    for name, field, sign in (("MAE", "mae", -1), ("SNR", "snr", 1)):  # sign: which way is better
+        va, vb = (np.array([getattr(rows[s], field) for s in seeds]) for rows in (rows_a, rows_b))
         diff = va - vb
         se = diff.std(ddof=1) / np.sqrt(len(seeds))
         better = int((sign * diff > 0).sum())

@@ -31,29 +31,26 @@ from pathlib import Path
 
 import numpy as np
 
-BAND = (0.75, 2.5)  # the quick sweep's evaluation band (configs/sweeps/quick.yaml)
-
 
 def evaluate(module, recordings, face) -> dict[str, tuple[float, float]]:
-    """(absolute HR error in bpm, SNR in dB) of each recording: whole-recording FFT peak in the sweep's band;
-    SNR at the reference's heart rate."""
+    """(absolute HR error in bpm, SNR in dB) of each recording, scored as the runner scores a cell
+    (whole-recording heart rate in the quick sweep's band; SNR at the reference's heart rate); NaN where the
+    prediction has no heart rate or SNR."""
     from benchmark.data.preprocess import preprocess_recording
-    from benchmark.errors import SignalError
-    from benchmark.evaluation.hr import estimate_hr, snr_db
     from benchmark.evaluation.inference import predict_bvp
+    from benchmark.runner.cells import Evaluation
+    from benchmark.runner.evaluate import CACHE_SIZE, heart_rates
 
     scores = {}
     for rec in recordings:
-        pre = preprocess_recording(rec, "raw", face, 128)
+        pre = preprocess_recording(rec, "raw", face, CACHE_SIZE)
         bvp = np.asarray(predict_bvp(module, pre.frames, pre.fps), dtype=np.float64)
-        hr_true = estimate_hr(np.asarray(pre.ppg, dtype=np.float64), float(pre.fps), band=BAND)
-        try:
-            scores[rec.key] = (
-                abs(estimate_hr(bvp, float(pre.fps), band=BAND) - hr_true),
-                snr_db(bvp, pre.fps, hr_true),
-            )
-        except SignalError:
-            scores[rec.key] = (float("nan"), float("nan"))
+        ppg = np.asarray(pre.ppg, dtype=np.float64)
+        _, _, hr_pred, hr_true, snr, _ = heart_rates(bvp, ppg, float(pre.fps), Evaluation())[0]
+        scores[rec.key] = (
+            float("nan") if hr_pred is None else abs(hr_pred - hr_true),
+            float("nan") if snr is None else snr,
+        )
     return scores
 
 
