@@ -14,10 +14,19 @@ FACE_MODEL := $(VENV)/share/rppg-benchmark/face_detection_short_range.tflite
 
 install: $(STAMP) $(FACE_MODEL)
 
-$(STAMP): pyproject.toml
+# TORCH_SPEC is recorded in $(TORCH_STAMP), rewritten only when it differs from the last install's, so
+# `make install TORCH_SPEC=...` on an existing .venv reinstalls torch (the stamp depends on it).
+TORCH_STAMP := $(VENV)/.torch-spec
+ifneq ($(shell cat $(TORCH_STAMP) 2>/dev/null),$(strip $(TORCH_SPEC)))
+$(shell mkdir -p $(VENV) && printf '%s\n' '$(strip $(TORCH_SPEC))' > $(TORCH_STAMP))
+endif
+
+# TORCH_SPEC may hold pip options (`torch==2.13.0 --index-url URL`): it is split into words by a command
+# substitution, which does not parse shell operators, so a spec such as `torch>=2.1` is no redirection.
+$(STAMP): pyproject.toml $(TORCH_STAMP)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	set -f; $(PY) -m pip install --quiet $$(echo '$(strip $(TORCH_SPEC))')
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 

@@ -1,10 +1,10 @@
 """`python -m benchmark gate`: fail when a method's MAE regresses against the committed baseline.
 
-Runs the smoke sweep into a fresh database (or reads `--db` / `--results`), compares every (protocol, train
-set, test set, method, compression level) MAE with the baseline CSV, and exits 1 with a table of the
-regressions: MAE worse than baseline + max(tolerance, rel-tolerance x baseline), a cell that now fails, or a
-baseline row that disappeared. A row without a baseline (a new method) is reported, not failed.
-`--update` rewrites the baseline on purpose.
+Runs the smoke sweep into a fresh database (or reads `--db` / `--results`), compares every (protocol and its
+version, profile, train set, test set, method, compression level) MAE with the baseline CSV, and exits 1 with
+a table of the regressions: MAE worse than baseline + max(tolerance, rel-tolerance x baseline), a cell that
+now fails, or a baseline row that disappeared. A row without a baseline (a new method) is reported, not
+failed. `--update` rewrites the baseline on purpose.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import csv
 import io
 from pathlib import Path
 
-KEY = ("protocol", "train_set", "test_set", "method", "level")
+from benchmark.leaderboard.tables import ENTRY_KEY as KEY  # rows of another version/profile are other rows
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -39,6 +39,9 @@ TRAINING_KEYS = (
     "speed_augment",
 )
 FULL_NOTE = "paper recipe"
+# labels of a merged recipe, neither training settings nor factory arguments: they enter the cell's training
+# config (and so its key), so a recipe whose `version:` is bumped trains again instead of reusing old rows
+RECIPE_LABELS = ("profile", "recipe_version")
 
 
 def recipe_path(name: str) -> Path:
@@ -66,7 +69,7 @@ def _read(path: Path) -> dict:
 
 def split_recipe(recipe: dict) -> tuple[dict, dict]:
     """(factory keyword arguments, training settings) of a merged recipe."""
-    factory = {k: v for k, v in recipe.items() if k not in TRAINING_KEYS and k != "profile"}
+    factory = {k: v for k, v in recipe.items() if k not in TRAINING_KEYS and k not in RECIPE_LABELS}
     training = {k: v for k, v in recipe.items() if k in TRAINING_KEYS}
     return factory, training
 
@@ -96,5 +99,6 @@ def load_recipe(name: str, profile: str = "quick") -> dict:
     merged = {**doc["recipe"], **((doc.get("profiles") or {}).get(profile) or {})}
     merged.setdefault("budget_note", FULL_NOTE)
     merged["profile"] = profile
+    merged["recipe_version"] = doc.get("version", 1)
     _check_factory_kwargs(name, split_recipe(merged)[0], path)
     return merged

@@ -13,13 +13,24 @@ import json
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", help="comma-separated method names (default: all registered)")
-    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
+    parser.add_argument("--device", default="cpu", type=device_name, help="cpu | cuda | cuda:N (default cpu)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for the latency runs (default 1)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs after the warm-up (default 5)")
     parser.add_argument("--budget", type=float, default=20.0, help="seconds of timing per method at most")
-    parser.add_argument("--db", help="results database (default: <results dir>/results.sqlite)")
+    parser.add_argument(
+        "--db", help="results database (default: <results dir>/quick.sqlite, the default sweep's)"
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--no-store", action="store_true", help="print only; do not write the database")
+
+
+def device_name(value: str) -> str:
+    """argparse type: a closed set with an index (cuda:N), checked before any work."""
+    import re
+
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", value):
+        raise argparse.ArgumentTypeError(f"invalid device {value!r} (choose cpu, cuda or cuda:N)")
+    return value
 
 
 def profile_methods(

@@ -70,28 +70,19 @@ class Sweep:
     leaderboard: str | None = None
 
     def check(self) -> Sweep:
-        if self.protocol not in PROTOCOLS:
-            raise ConfigError(
-                f"sweep {self.name!r}: protocol must be one of {PROTOCOLS}, got {self.protocol!r}"
-            )
-        if self.protocol == "cross" and (not self.train_on or not self.test_on):
-            raise ConfigError(f"sweep {self.name!r}: the cross protocol needs train_on and test_on")
-        if not self.compression:
-            raise ConfigError(f"sweep {self.name!r}: no compression level")
-        if self.train_level not in ("raw", "same"):
-            raise ConfigError(
-                f"sweep {self.name!r}: train_level must be raw or same, got {self.train_level!r}"
-            )
-        if not isinstance(self.version, int) or self.version < 1:
-            raise ConfigError(f"sweep {self.name!r}: version must be a positive integer")
+        """Raise one ConfigError listing every problem of this sweep's values (see validate.py)."""
+        from benchmark.runner.validate import raise_problems, sweep_problems
+
+        raise_problems(self.name, sweep_problems(self))
         return self
 
     def resolved(self) -> dict:
         return json.loads(json.dumps(asdict(self), default=list))
 
 
-def load_sweep(path: str | Path, **overrides) -> Sweep:
-    """Read a sweep YAML; `overrides` (from CLI flags, None = keep) replace its fields."""
+def load_sweep(path: str | Path, *, check_runnable: bool = False, **overrides) -> Sweep:
+    """Read a sweep YAML; `overrides` (from CLI flags, None = keep) replace its fields. `check_runnable` also
+    checks what running it needs (dataset roots, recipes, device), reported with the other problems."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"sweep file {path} does not exist")
@@ -99,35 +90,31 @@ def load_sweep(path: str | Path, **overrides) -> Sweep:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"sweep file {path}: invalid YAML ({err})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"sweep file {path}: expected a mapping of keys, got {type(raw).__name__}")
     raw.setdefault("name", path.stem)
-    return sweep_from_dict(raw, where=str(path), **overrides)
+    return sweep_from_dict(raw, where=str(path), check_runnable=check_runnable, **overrides)
 
 
-def sweep_from_dict(raw: dict, where: str = "sweep", **overrides) -> Sweep:
+def sweep_from_dict(raw: dict, where: str = "sweep", *, check_runnable: bool = False, **overrides) -> Sweep:
+    """A checked Sweep; every problem (unknown key at any level, unparsable or invalid value, unknown method,
+    dataset or level; with `check_runnable` also missing data roots, broken recipes, absent device) is
+    collected and raised as one ConfigError before any work starts."""
+    from benchmark.runner.validate import (
+        parse_sweep_fields,
+        raise_problems,
+        runnable_problems,
+        sweep_problems,
+    )
+
     raw = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
-    known = set(Sweep.__dataclass_fields__)
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
-    if "evaluation" in raw and isinstance(raw["evaluation"], dict):
-        ev = dict(raw["evaluation"])
-        if "band" in ev:
-            ev["band"] = tuple(float(b) for b in ev["band"])
-        raw["evaluation"] = Evaluation(**ev)
-    if isinstance(raw.get("datasets"), list | tuple):
-        raw["datasets"] = {name: {} for name in raw["datasets"]}
-    for key in ("train_on", "test_on", "compression", "methods", "exclude_methods"):
-        if key in raw:
-            raw[key] = tuple(_as_list(raw[key]))
-    if "seeds" in raw:
-        raw["seeds"] = tuple(int(s) for s in _as_list(raw["seeds"]))
-    return Sweep(**raw).check()
-
-
-def _as_list(value) -> list:
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    return list(value)
+    fields, problems = parse_sweep_fields(raw)
+    sweep = Sweep(**fields)
+    problems += sweep_problems(sweep)
+    if check_runnable:
+        problems += runnable_problems(sweep)
+    raise_problems(where, problems)
+    return sweep
 
 
 def config_hash(config: dict) -> str:

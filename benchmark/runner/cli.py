@@ -1,8 +1,15 @@
-"""`python -m benchmark run` (the default command): a sweep from configs/sweeps/*.yaml plus flag overrides."""
+"""`python -m benchmark run` (the default command): a sweep from configs/sweeps/*.yaml plus flag overrides.
+
+A run that changes what the sweep computes (methods, datasets, levels, protocol, profile, epochs, seeds) is
+ad hoc: unless --name, --db or --leaderboard-dir says otherwise it gets its own name (`<sweep>-adhoc`), its
+own database and its tables under the results folder, so it never rewrites the committed leaderboards/.
+Exit code 1 when any cell of the sweep is failed (the tables are still written), 2 for a bad sweep.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=["smoke", "quick", "full"], help="training budget profile")
     parser.add_argument("--max-epochs", type=int, help="cap on every recipe's epochs")
     parser.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2")
-    parser.add_argument("--device", help="auto | cpu | cuda")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto | cpu | cuda")
     parser.add_argument("--db", help="results database (default <results dir>/<sweep name>.sqlite)")
     parser.add_argument("--leaderboard-dir", help="where the tables go (default: the sweep's)")
     parser.add_argument("--name", help="sweep name (database and leaderboard folder names)")
@@ -42,16 +49,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# flags that change which cells a sweep computes: with any of them the run is ad hoc
+CONTENT_FLAGS = (
+    "methods", "exclude_methods", "datasets", "compression", "protocol", "train_on", "test_on",
+    "train_level", "max_epochs", "seeds",
+)  # fmt: skip
+
+
+def is_ad_hoc(args: argparse.Namespace) -> bool:
+    """The sweep file's content was changed by flags, and no output place was named."""
+    changed = any(getattr(args, f) is not None for f in CONTENT_FLAGS)
+    changed = changed or (args.sweep is not None and args.profile is not None)
+    named = args.name or args.db or args.leaderboard_dir
+    return changed and not named
+
+
 def sweep_from_args(args: argparse.Namespace):
-    from benchmark.paths import config_dir
+    from benchmark.paths import config_dir, results_dir
     from benchmark.runner.cells import load_sweep
 
     path = args.sweep or config_dir() / "sweeps" / f"{args.profile or 'quick'}.yaml"
     datasets = None
     if args.datasets:
         datasets = {d.strip(): {} for d in args.datasets.split(",") if d.strip()}
+    name, leaderboard = args.name, args.leaderboard_dir
+    if is_ad_hoc(args):
+        base = load_sweep(path)
+        name = f"{base.name}-adhoc"
+        leaderboard = str(results_dir() / name / "leaderboards")
     return load_sweep(
         path,
+        check_runnable=True,
         methods=args.methods,
         exclude_methods=args.exclude_methods,
         datasets=datasets,
@@ -66,8 +94,8 @@ def sweep_from_args(args: argparse.Namespace):
         device=args.device,
         efficiency=args.efficiency,
         database=args.db,
-        leaderboard=args.leaderboard_dir,
-        name=args.name,
+        leaderboard=leaderboard,
+        name=name,
     )
 
 
@@ -93,4 +121,21 @@ def main(args: argparse.Namespace) -> int:
     for path in counts.get("written", []):
         if path.endswith(".md"):
             print(f"  {path}")
-    return 0
+    return report_failures(counts)
+
+
+def report_failures(counts: dict) -> int:
+    """1 when any cell of the sweep is failed (this run's, or earlier ones kept by --skip-failed), with each
+    reason printed; 0 otherwise."""
+    failed = counts.get("failed_in_database", counts["failed"])
+    if not failed:
+        return 0
+    print(f"error: {failed} cell(s) failed", file=sys.stderr)
+    for label, error in counts["failures"]:
+        print(f"  - {label}: {error}", file=sys.stderr)
+    kept = failed - len(counts["failures"])
+    if kept > 0:
+        print(
+            f"  - {kept} cell(s) failed in an earlier run and were skipped (--skip-failed)", file=sys.stderr
+        )
+    return 1

@@ -8,7 +8,9 @@ SPLITS = ("train", "val", "test")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="quick", help="smoke | quick | full (default quick)")
+    from benchmark.data.synth.presets import PRESETS
+
+    parser.add_argument("--preset", default="quick", choices=list(PRESETS), help="preset (default quick)")
     parser.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     parser.add_argument(
         "--root",
