@@ -32,37 +32,70 @@ def _save(fig, path: str | Path) -> Path:
     return path
 
 
-def bland_altman(pred, true, path: str | Path, title: str = "") -> Path:
-    """Difference (pred - true) against the mean of the two, with the bias and 95% limits of agreement."""
+def draw_bland_altman(
+    ax, pred, true, title: str = "", *, color=None, marker: str = "o", s: float = 14, fontsize: float = 8
+) -> tuple[int, int]:
+    """Bland-Altman into an existing axes; returns (points drawn, failed pairs left out)."""
     p, t, n_failed = _finite_pairs(pred, true)
-    fig, ax = plt.subplots(figsize=(5, 4))
     mean, diff = (p + t) / 2.0, p - t
-    ax.scatter(mean, diff, s=14, alpha=0.8)
+    ax.scatter(mean, diff, s=s, alpha=0.8, color=color, marker=marker)
     if diff.size:
         bias, sd = float(np.mean(diff)), float(np.std(diff, ddof=1)) if diff.size > 1 else 0.0
         ax.axhline(bias, color="k", lw=1, label=f"bias {bias:+.2f} bpm")
         for sign in (-1, 1):
             ax.axhline(bias + sign * 1.96 * sd, color="k", ls="--", lw=0.8)
-        ax.legend(loc="best", fontsize=8, title=f"LoA +-{1.96 * sd:.2f}")
+        ax.legend(loc="best", fontsize=fontsize, title=f"LoA \u00b1{1.96 * sd:.2f}", title_fontsize=fontsize)
     ax.set_xlabel("mean of predicted and true HR (bpm)")
     ax.set_ylabel("predicted - true (bpm)")
     ax.set_title(_title(title, p.size, n_failed))
+    return int(p.size), n_failed
+
+
+def bland_altman(pred, true, path: str | Path, title: str = "") -> Path:
+    """Difference (pred - true) against the mean of the two, with the bias and 95% limits of agreement."""
+    fig, ax = plt.subplots(figsize=(5, 4))
+    draw_bland_altman(ax, pred, true, title)
     return _save(fig, path)
 
 
-def scatter(pred, true, path: str | Path, title: str = "") -> Path:
-    """Predicted against true HR with the identity line."""
+def hr_limits(*values, pad: float = 5.0) -> tuple[float, float]:
+    """Common axis limits of heart-rate arrays (finite values only), padded; 40..160 bpm when all empty."""
+    both = np.concatenate([np.asarray(v, float).ravel() for v in values]) if values else np.array([])
+    both = both[np.isfinite(both)]
+    if not both.size:
+        both = np.array([40.0, 160.0])
+    return float(both.min()) - pad, float(both.max()) + pad
+
+
+def draw_scatter(
+    ax,
+    pred,
+    true,
+    title: str = "",
+    *,
+    color=None,
+    marker: str = "o",
+    s: float = 14,
+    lims: tuple[float, float] | None = None,
+    fontsize: float = 8,
+) -> tuple[int, int]:
+    """Predicted against true HR into an existing axes, identity line dashed; returns (points, failed)."""
     p, t, n_failed = _finite_pairs(pred, true)
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.scatter(t, p, s=14, alpha=0.8)
-    both = np.concatenate([p, t]) if p.size else np.array([40.0, 160.0])
-    lo, hi = float(both.min()) - 5, float(both.max()) + 5
+    ax.scatter(t, p, s=s, alpha=0.8, color=color, marker=marker)
+    lo, hi = lims if lims is not None else hr_limits(p, t)
     ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     ax.set_xlabel("true HR (bpm)")
     ax.set_ylabel("predicted HR (bpm)")
     ax.set_title(_title(title, p.size, n_failed))
+    return int(p.size), n_failed
+
+
+def scatter(pred, true, path: str | Path, title: str = "") -> Path:
+    """Predicted against true HR with the identity line."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    draw_scatter(ax, pred, true, title)
     return _save(fig, path)
 
 
