@@ -385,9 +385,19 @@ def test_cli_prints_an_error_not_a_traceback(tmp_path):
         text=True,
         timeout=120,
     )
-    assert result.returncode == 2
+    assert result.returncode == 1  # a bad recording is listed with its reason, the others still checked
     assert "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: ") and "a.csv" in result.stderr and "NaN" in result.stderr
+    (line,) = [x for x in result.stdout.splitlines() if x.startswith("alice_1 ")]
+    assert "error: " in line and "a.csv" in line and "NaN" in line
+    manifest.write_text("who,clip\nalice,a.mp4\n")  # the manifest itself is wrong: an error, status 2
+    whole = subprocess.run(
+        [sys.executable, "-m", "benchmark", "data", "manifest", "--manifest", str(manifest)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert whole.returncode == 2 and "Traceback" not in whole.stderr
+    assert whole.stderr.startswith("error: ") and "missing subject, video, ground_truth" in whole.stderr
     ok = subprocess.run(
         [
             sys.executable,

@@ -1,8 +1,9 @@
 """Score one cell: predict a BVP for every test recording at the cell's compression level, read heart rates.
 
 The ground-truth HR comes from the PPG aligned to the frames, through the same estimator, band and windows
-as the prediction. A recording that cannot be read or scored (corrupt video, no face, unusable signal) is
-kept as a failed prediction with its reason; the cell fails only when no recording could be scored.
+as the prediction. A recording that cannot be read or scored (ground truth or video the dataset could not
+load, no face, unusable signal) is kept as a failed prediction with its reason; the cell fails only when no
+recording could be scored.
 """
 
 from __future__ import annotations
@@ -48,11 +49,15 @@ def heart_rates(bvp: np.ndarray, ppg: np.ndarray, fps: float, ev) -> list[tuple]
 
 
 def predict_recording(cell: Cell, module, recording) -> list[Prediction]:
-    """Preprocess at the cell's level, predict, read heart rates; a BenchmarkError fails the recording."""
+    """Preprocess at the cell's level, predict, read heart rates; a BenchmarkError fails the recording, as
+    does a recording the dataset could not load (a FailedRecording, which carries its reason)."""
+    from benchmark.data.datasets.base import FailedRecording
     from benchmark.data.preprocess import preprocess_recording
     from benchmark.evaluation.inference import predict_bvp
 
     key, subject = recording.key, recording.subject
+    if isinstance(recording, FailedRecording):
+        return [Prediction(key, subject or "", WHOLE, 0.0, None, None, None, recording.reason)]
     try:
         pre = preprocess_recording(recording, cell.level, face_config(cell.sweep.face), CACHE_SIZE)
         module.set_input_level(cell.level)

@@ -1,7 +1,8 @@
 """Cell metrics from per-recording prediction rows: the one function the sweep and the leaderboards share.
 
 Whole-recording HR pairs give MAE / RMSE / MAPE / r with bootstrap CIs resampled by subject; windows give a
-windowed MAE; SNR is the mean per-recording BVP SNR. Recordings that failed count in n_failed.
+windowed MAE; SNR is the mean per-recording BVP SNR. Recordings that failed count in n_failed, once (not
+also in n_no_reference).
 """
 
 from __future__ import annotations
@@ -24,8 +25,12 @@ def score(rows: list[dict], n_boot: int = 1000, seed: int = 0) -> dict:
     true = np.array([_nan(r["hr_true"]) for r in whole])
     groups = np.array([r["subject"] for r in whole]) if whole else None
     out = summarize(pred, true, groups, n_boot=n_boot, seed=seed)
-    # a recording whose truth is unusable failed too: count it, never score it
+    # a recording whose truth is unusable failed too: count it, never score it. A failed recording is
+    # counted once, as failed: n_no_reference only counts the rows without an error and without a truth
     out["n_failed"] = int(sum(1 for r in whole if r["error"]))
+    out["n_no_reference"] = int(
+        sum(1 for r in whole if not r["error"] and not np.isfinite(_nan(r["hr_true"])))
+    )
     out.update(summarize_snr(np.array([_nan(r["snr_db"]) for r in whole]), groups, n_boot=n_boot, seed=seed))
     windows = [r for r in rows if r["window"] != WHOLE]
     wp = np.array([_nan(r["hr_pred"]) for r in windows])

@@ -209,8 +209,9 @@ class ResultStore:
         return [dict(r) for r in self.conn.execute(sql + " ORDER BY recording, window", (cell_key,))]
 
     def put_recordings(self, recordings) -> None:
-        """Subject and tags (scenario, lighting...) of test recordings, for leaderboard breakdowns."""
-        rows = [(r.key, r.subject, json.dumps(dict(r.tags), sort_keys=True)) for r in recordings]
+        """Subject and tags (scenario, lighting...) of test recordings, for leaderboard breakdowns (a
+        recording that failed to load may not know its subject: stored as "")."""
+        rows = [(r.key, r.subject or "", json.dumps(dict(r.tags), sort_keys=True)) for r in recordings]
         with self.conn:
             self.conn.executemany("INSERT OR REPLACE INTO recordings VALUES (?, ?, ?)", rows)
 

@@ -9,11 +9,12 @@ See docs/datasets.md.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.datasets.base import DatasetAdapter, register_dataset
+from benchmark.data.datasets.base import Candidate, DatasetAdapter, register_dataset
 from benchmark.data.datasets.gt_io import checked, numeric, read_csv, require_columns
 from benchmark.data.recording import Recording
 from benchmark.data.video import probe_video
@@ -61,20 +62,28 @@ class Manifest(DatasetAdapter):
             raise DataError(path, "manifest CSV not found")
         return path
 
-    def recordings(self) -> list[Recording]:
+    def candidates(self) -> list[Candidate]:
+        """One per row; the manifest itself (unreadable, required columns missing, an id repeated) is wrong as
+        a whole, a row's files fail that row only."""
         table = read_csv(self.manifest, "manifest CSV")
         require_columns(table, self.manifest, REQUIRED)
         tag_columns = [c for c in table.columns if c not in REQUIRED + OPTIONAL]
-        recordings, seen = [], {}
+        candidates, seen = [], {}
         for row_number, row in enumerate(table.to_dict("records"), start=2):  # line 1 is the header
-            recording = self._recording(row, row_number, tag_columns)
-            if recording.id in seen:
-                raise DataError(
-                    self.manifest, f"line {row_number}: id {recording.id!r} repeats line {seen[recording.id]}"
-                )
-            seen[recording.id] = row_number
-            recordings.append(recording)
-        return recordings
+            rec_id, subject = self._names(row, row_number)
+            if rec_id in seen:
+                problem = f"line {row_number}: id {rec_id!r} repeats line {seen[rec_id]}"
+                raise DataError(self.manifest, problem)
+            seen[rec_id] = row_number
+            load = partial(self._recording, row, row_number, tag_columns)
+            candidates.append(Candidate(rec_id, subject, load))
+        return candidates
+
+    @staticmethod
+    def _names(row: dict, row_number: int) -> tuple[str, str]:
+        """(id, subject) of a row: the columns, else the video's file name (else `line<N>`)."""
+        stem = Path(_text(row.get("video"))).stem or f"line{row_number}"
+        return _text(row.get("id")) or stem, _text(row.get("subject")) or stem
 
     def _path(self, row: dict, column: str, row_number: int) -> Path:
         text = _text(row.get(column))
@@ -98,10 +107,11 @@ class Manifest(DatasetAdapter):
         if _text(row.get("frame_times")):
             frame_times = self._frame_times(self._path(row, "frame_times", row_number))
         ppg, ppg_times = self._ground_truth(gt_path, fps, frame_times)
+        rec_id, subject = self._names(row, row_number)
         recording = Recording(
             dataset=self.name,
-            id=_text(row.get("id")) or video.stem,
-            subject=_text(row.get("subject")) or video.stem,
+            id=rec_id,
+            subject=subject,
             video=video,
             ppg=ppg,
             ppg_times=ppg_times,

@@ -11,11 +11,12 @@ import hashlib
 import json
 import os
 import re
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.datasets.base import DatasetAdapter, register_dataset
+from benchmark.data.datasets.base import Candidate, DatasetAdapter, register_dataset
 from benchmark.data.datasets.gt_io import checked
 from benchmark.data.recording import Recording
 from benchmark.data.video import probe_video
@@ -112,7 +113,7 @@ class MMPD(DatasetAdapter):
     env_var = "MMPD_ROOT"
     description = "MMPD: subjectN/pN_k.mat (video, GT_ppg at 30 fps, light/motion/skin_color... tags)"
 
-    def recordings(self) -> list[Recording]:
+    def candidates(self) -> list[Candidate]:
         mats = sorted(
             (p for p in self.root.glob("subject*/p*_*.mat") if MAT_NAME.match(p.name)),
             key=lambda p: tuple(int(x) for x in MAT_NAME.match(p.name).groups()),
@@ -120,7 +121,7 @@ class MMPD(DatasetAdapter):
         if not mats:
             raise DataError(self.root, "no subjectN/pN_k.mat files: not an MMPD root")
         cache = VideoCache(Path(self.options.get("cache", cache_dir() / "mmpd")))
-        return [self._recording(mat, cache) for mat in mats]
+        return [Candidate(m.stem, m.parent.name, partial(self._recording, m, cache)) for m in mats]
 
     def _recording(self, mat: Path, cache: VideoCache) -> Recording:
         fields = _load_mat(mat, ["GT_ppg", *TAGS])

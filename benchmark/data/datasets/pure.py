@@ -8,11 +8,12 @@ folder (the video reader sorts them by the number in their names).
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.datasets.base import DatasetAdapter, register_dataset
+from benchmark.data.datasets.base import Candidate, DatasetAdapter, register_dataset
 from benchmark.data.datasets.gt_io import checked, json_field, read_json
 from benchmark.data.recording import Recording
 from benchmark.data.video import list_frame_images
@@ -35,11 +36,11 @@ class PURE(DatasetAdapter):
     env_var = "PURE_ROOT"
     description = "PURE: NN-MM/NN-MM/Image<ns>.png + NN-MM.json (waveform ~60 Hz, frame timestamps)"
 
-    def recordings(self) -> list[Recording]:
+    def candidates(self) -> list[Candidate]:
         folders = sorted(p for p in self.root.iterdir() if p.is_dir() and NAME.match(p.name))
         if not folders:
             raise DataError(self.root, "no NN-MM folders: not a PURE root")
-        return [self._recording(folder) for folder in folders]
+        return [Candidate(f.name, NAME.match(f.name).group(1), partial(self._recording, f)) for f in folders]
 
     @staticmethod
     def _json_path(folder: Path) -> Path:

@@ -10,11 +10,12 @@ the first folder level under the root is the subject.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.datasets.base import DatasetAdapter, register_dataset
+from benchmark.data.datasets.base import Candidate, DatasetAdapter, register_dataset
 from benchmark.data.datasets.gt_io import checked, numeric, read_csv, require_columns
 from benchmark.data.recording import Recording
 from benchmark.data.video import probe_video
@@ -89,14 +90,21 @@ class RLAP(DatasetAdapter):
     env_var = "RLAP_ROOT"
     description = "RLAP / PhysRecorder: video + BVP.csv (timestamp,bvp UNIX s) + frames_timestamp.csv"
 
-    def recordings(self) -> list[Recording]:
+    def candidates(self) -> list[Candidate]:
         folders = sorted({p.parent for p in self.root.rglob("BVP.csv")})
         if not folders:
             raise DataError(self.root, "no BVP.csv found: not an RLAP / PhysRecorder root")
-        return [self._recording(folder) for folder in folders]
+        out = []
+        for folder in folders:
+            parts = self._parts(folder)
+            out.append(Candidate("_".join(parts), parts[0], partial(self._recording, folder)))
+        return out
+
+    def _parts(self, folder: Path) -> tuple[str, ...]:
+        return folder.relative_to(self.root).parts or (folder.name,)
 
     def _recording(self, folder: Path) -> Recording:
-        parts = folder.relative_to(self.root).parts or (folder.name,)
+        parts = self._parts(folder)
         video = find_video(folder, self.options.get("video"))
         frames_path = folder / "frames_timestamp.csv"
         frame_unix = read_frame_times(frames_path)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.datasets.base import DatasetAdapter, register_dataset
+from benchmark.data.datasets.base import Candidate, DatasetAdapter, DatasetLoad, register_dataset
 from benchmark.data.recording import Recording
 from benchmark.data.synth.generate import MARKER, dataset_dir, default_root, generate, is_complete
 from benchmark.data.synth.presets import get_preset
@@ -111,7 +112,7 @@ class SynthPulse(DatasetAdapter):
     def folder(self) -> Path:
         return dataset_dir(self.root, self.preset, self.seed)
 
-    def recordings(self) -> list[Recording]:
+    def candidates(self) -> list[Candidate]:
         folder = self.folder
         if not is_complete(folder):
             if not self.generate:
@@ -125,6 +126,17 @@ class SynthPulse(DatasetAdapter):
             ids = json.loads((folder / MARKER).read_text())["recordings"]
         except (ValueError, KeyError) as err:
             raise DataError(folder / MARKER, f"unreadable completion marker: {err}") from err
-        recs = [read_recording(folder / rec_id) for rec_id in ids]
+        return [Candidate(rec_id, None, partial(read_recording, folder / rec_id)) for rec_id in ids]
+
+    def recordings(self) -> list[Recording]:
+        return self._with_split(super().recordings())
+
+    def load(self) -> DatasetLoad:
+        loaded = super().load()
+        loaded.recordings = self._with_split(loaded.recordings)
+        return loaded
+
+    def _with_split(self, recs: list[Recording]) -> list[Recording]:
+        """The `split` tag (train / val / test by subject) on every recording."""
         split = split_subjects([r.subject for r in recs], self.seed)
         return [replace(r, tags={**r.tags, "split": split[r.subject]}) for r in recs]

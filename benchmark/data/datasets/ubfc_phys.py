@@ -6,11 +6,12 @@ Tasks T1-T3 (rest, speech, arithmetic) become tags. The BVP starts with the vide
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.datasets.base import DatasetAdapter, register_dataset
+from benchmark.data.datasets.base import Candidate, DatasetAdapter, register_dataset
 from benchmark.data.datasets.gt_io import checked, numeric, read_csv, require_file
 from benchmark.data.recording import Recording
 from benchmark.data.video import probe_video
@@ -27,14 +28,18 @@ class UBFCPhys(DatasetAdapter):
     env_var = "UBFC_PHYS_ROOT"
     description = "UBFC-Phys: sN/vid_sN_Tk.avi (35 fps) + bvp_sN_Tk.csv (64 Hz); tasks T1-T3 as tags"
 
-    def recordings(self) -> list[Recording]:
+    def candidates(self) -> list[Candidate]:
         videos = sorted(
             (p for p in self.root.glob("s*/vid_s*_T*.avi") if VIDEO.match(p.name)),
             key=lambda p: (int(VIDEO.match(p.name).group(1)[1:]), p.name),
         )
         if not videos:
             raise DataError(self.root, "no sN/vid_sN_Tk.avi files: not a UBFC-Phys root")
-        return [self._recording(video) for video in videos]
+        out = []
+        for video in videos:
+            subject, task = VIDEO.match(video.name).groups()
+            out.append(Candidate(f"{subject}_{task}", subject, partial(self._recording, video)))
+        return out
 
     def _recording(self, video: Path) -> Recording:
         subject, task = VIDEO.match(video.name).groups()

@@ -7,10 +7,11 @@ sample in seconds. The PPG keeps those timestamps (counted from the first sample
 from __future__ import annotations
 
 import re
+from functools import partial
 
 import numpy as np
 
-from benchmark.data.datasets.base import DatasetAdapter, register_dataset
+from benchmark.data.datasets.base import Candidate, DatasetAdapter, register_dataset
 from benchmark.data.datasets.gt_io import checked, read_number_lines
 from benchmark.data.recording import Recording
 from benchmark.data.video import probe_video
@@ -27,13 +28,13 @@ class UBFCrPPG(DatasetAdapter):
     env_var = "UBFC_RPPG_ROOT"
     description = "UBFC-rPPG DATASET_2: subject*/vid.avi + ground_truth.txt (PPG, HR, time in s)"
 
-    def recordings(self) -> list[Recording]:
+    def candidates(self) -> list[Candidate]:
         folders = sorted(
             (p for p in self.root.glob("subject*") if p.is_dir()), key=lambda p: _subject_number(p.name)
         )
         if not folders:
             raise DataError(self.root, "no subject* folders: not a UBFC-rPPG DATASET_2 root")
-        return [self._recording(folder) for folder in folders]
+        return [Candidate(f.name, f.name, partial(self._recording, f)) for f in folders]
 
     def _recording(self, folder) -> Recording:
         gt_path = folder / "ground_truth.txt"
