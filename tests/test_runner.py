@@ -58,7 +58,7 @@ def test_cell_keys_and_training_reuse():
         {"name": "t", "compression": ["raw", "x264-250k"], "seeds": [0, 1], "version": 2}
     )
     assert {c.key for c in expand(bumped, ENTRIES, {})}.isdisjoint({c.key for c in cells})
-    with pytest.raises(ConfigError, match="unknown keys"):
+    with pytest.raises(ConfigError, match="unknown key 'nmae'"):
         sweep_from_dict({"nmae": "typo"})
 
 
@@ -104,7 +104,7 @@ def test_failures_are_recorded_with_their_reason_and_the_rest_is_scored(datasets
     )
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))  # --wandb: offline (conftest), files kept here
     monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb-cache"))
-    assert _run_here(sweep, tmp_path / "r.sqlite", tmp_path / "lb", "--wandb") == 0
+    assert _run_here(sweep, tmp_path / "r.sqlite", tmp_path / "lb", "--wandb") == 1  # failed cells: rc 1
     (run,) = (tmp_path / "wandb").glob("wandb/offline-run-*")
     assert list(run.glob("*.wandb"))
     with ResultStore(tmp_path / "r.sqlite") as store:

@@ -63,8 +63,9 @@ def write_leaderboards(
             "Columns are compression levels of the test videos; CIs bootstrap subjects. Lower MAE is better.",
             "",
         ]
+        shared = tables.shared_checkpoint_notes(store, board)
         for metric in METRICS:
-            md.append(tables.metric_table(board, metric, board_levels, name).markdown())
+            md.append(tables.metric_table(board, metric, board_levels, name, shared).markdown())
         for tag in tables.BREAKDOWN_TAGS:
             breakdown = tables.tag_breakdown_table(store, board, board_levels[0], tag, name)
             if breakdown is not None:

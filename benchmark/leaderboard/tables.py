@@ -43,6 +43,10 @@ class Table:
         return "\n".join(lines) + "\n"
 
 
+# what one entry pools (its seeds): rows of another protocol version or profile are another experiment
+ENTRY_KEY = ("protocol", "protocol_version", "profile", "train_set", "test_set", "method", "level")
+
+
 def board_name(entry: dict) -> str:
     if entry["protocol"] == "intra":
         return entry["test_set"]
@@ -55,11 +59,9 @@ def collect_entries(store, n_boot: int = 1000) -> list[dict]:
 
     grouped: dict[tuple, list[dict]] = defaultdict(list)
     for cell in store.cells():
-        grouped[
-            (cell["protocol"], cell["train_set"], cell["test_set"], cell["method"], cell["level"])
-        ].append(cell)
+        grouped[tuple(cell[k] for k in ENTRY_KEY)].append(cell)
     entries = []
-    for (protocol, train_set, test_set, method, level), cells in sorted(grouped.items()):
+    for (protocol, version, profile, train_set, test_set, method, level), cells in sorted(grouped.items()):
         done = [c for c in cells if c["status"] == "done"]
         failed = [c for c in cells if c["status"] == "failed"]
         rows = [p for c in done for p in store.predictions(c["key"])]
@@ -76,8 +78,8 @@ def collect_entries(store, n_boot: int = 1000) -> list[dict]:
                 "n_cells_failed": len(failed),
                 "status": "done" if done and not failed else ("failed" if failed and not done else "partial"),
                 "error": "; ".join(sorted({(c["error"] or "").splitlines()[0] for c in failed})) or None,
-                "protocol_version": cells[0]["protocol_version"],
-                "profile": cells[0]["profile"],
+                "protocol_version": version,
+                "profile": profile,
                 **metrics,
             }
         )
@@ -112,8 +114,11 @@ def _sort_key(entries_of_method: dict, levels: list[str], metric: str):
     return (0, -value if HIGHER_IS_BETTER[metric] else value)
 
 
-def metric_table(entries: list[dict], metric: str, levels: list[str], title: str) -> Table:
-    """One metric of one board: rows = methods (grouped, best first by the first level), columns = levels."""
+def metric_table(
+    entries: list[dict], metric: str, levels: list[str], title: str, notes: list[str] = ()
+) -> Table:
+    """One metric of one board: rows = methods (grouped, best first by the first level), columns = levels.
+    `notes` (e.g. shared_checkpoint_notes) are printed under the table."""
     by_method: dict[str, dict[str, dict]] = defaultdict(dict)
     group_of = {}
     for e in entries:
@@ -128,9 +133,35 @@ def metric_table(entries: list[dict], metric: str, levels: list[str], title: str
         for m in names:
             table.rows.append([group, m, *(format_value(by_method[m].get(lv), metric) for lv in levels)])
     errors = sorted({f"- {e['method']} @ {e['level']}: {e['error']}" for e in entries if e.get("error")})
+    table.notes = list(notes)
     if errors:
-        table.notes = ["Failed cells:", *errors]
+        table.notes += ["Failed cells:", *errors]
     return table
+
+
+def shared_checkpoint_notes(store, entries: list[dict]) -> list[str]:
+    """A line per group of methods whose cells on this board were computed with one checkpoint (two
+    registry names that build the same network and train it alike are trained once: kd-teacher and
+    physnet), so identical rows are read as one model and not as two results that agree."""
+    from benchmark.runner.cells import config_hash
+
+    board = {tuple(e[k] for k in ENTRY_KEY if k not in ("method", "level")) for e in entries}
+    users: dict[str, set[str]] = defaultdict(set)
+    for cell in store.cells():
+        training = cell["config"].get("training")
+        if cell["status"] != "done" or not training:
+            continue
+        if tuple(cell[k] for k in ENTRY_KEY if k not in ("method", "level")) not in board:
+            continue
+        path = store.checkpoint(config_hash(training))
+        if path:
+            users[path].add(cell["method"])
+    groups = sorted({tuple(sorted(methods)) for methods in users.values() if len(methods) > 1})
+    return [
+        f"{' and '.join(g)} are one model: the same network trained with the same recipe, data and seed, "
+        "trained once and shared (same checkpoint), so their rows are identical by construction."
+        for g in groups
+    ]
 
 
 BREAKDOWN_TAGS = ("scenario",)  # recording tags that get a table of their own when a board's data has them
@@ -180,9 +211,17 @@ def _group_rank(group: str) -> int:
 
 
 def boards(entries: list[dict]) -> dict[str, list[dict]]:
+    """Entries by board; a board whose rows come from several protocol versions or profiles is split into
+    one board per (version, profile), named `<board>-v<version>-<profile>`, so they are never pooled."""
+    variants: dict[str, set] = defaultdict(set)
+    for e in entries:
+        variants[board_name(e)].add((e["protocol_version"], e["profile"]))
     out: dict[str, list[dict]] = defaultdict(list)
     for e in entries:
-        out[board_name(e)].append(e)
+        name = board_name(e)
+        if len(variants[name]) > 1:
+            name = f"{name}-v{e['protocol_version']}-{e['profile']}"
+        out[name].append(e)
     return dict(out)
 
 

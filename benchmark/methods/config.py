@@ -37,6 +37,7 @@ TRAINING_KEYS = (
     "limit_train_batches",
     "limit_val_batches",
     "speed_augment",
+    "log_every_n_steps",
 )
 FULL_NOTE = "paper recipe"
 # labels of a merged recipe, neither training settings nor factory arguments: they enter the cell's training

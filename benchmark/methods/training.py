@@ -17,6 +17,7 @@ state_dict with `weights_only=True`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -33,6 +34,37 @@ def _uses_cuda(accelerator: str) -> bool:
     return accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
 
 
+class EpochLines(pl.Callback):
+    """One line per finished epoch (losses and seconds) through `report`: a sweep's log shows training
+    advancing without a progress bar, which a log file or CI cannot show."""
+
+    def __init__(self, label: str, report: Callable[[str], None]):
+        self.label, self.report = label, report
+        self.started = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.started = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        losses = ", ".join(
+            f"{name} {float(metrics[name]):.4f}" for name in ("train_loss", "val_loss") if name in metrics
+        )
+        self.report(
+            f"{self.label}: epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"
+            f"{', ' + losses if losses else ''}, {time.perf_counter() - self.started:.1f} s"
+        )
+
+
+def logging_interval(limit_train_batches: int | float | None, every: int | None = None) -> int:
+    """Steps between logged training losses: the recipe's `log_every_n_steps`, else 10, never more than the
+    steps of a limited epoch (Lightning warns and the CSV log would hold no training step)."""
+    interval = int(every) if every else 10
+    if isinstance(limit_train_batches, int) and not isinstance(limit_train_batches, bool):
+        interval = min(interval, max(1, limit_train_batches))
+    return interval
+
+
 def trainer_factory(
     *,
     max_epochs: int,
@@ -43,8 +75,11 @@ def trainer_factory(
     limit_train_batches: int | float | None = None,
     limit_val_batches: int | float | None = None,
     enable_progress_bar: bool = False,
+    log_every_n_steps: int | None = None,
+    callbacks: Sequence[pl.Callback] = (),
 ) -> Callable[..., pl.Trainer]:
-    """A function building Trainers with the suite's settings; keyword overrides go to pl.Trainer."""
+    """A function building Trainers with the suite's settings; keyword overrides go to pl.Trainer.
+    `callbacks` are added to the checkpoint and early-stopping ones (e.g. EpochLines)."""
     out_dir = Path(out_dir)
     cuda = _uses_cuda(accelerator)
 
@@ -59,9 +94,9 @@ def trainer_factory(
             accelerator=accelerator,
             devices=1,
             default_root_dir=str(root),
-            callbacks=[checkpoint, early],
+            callbacks=[checkpoint, early, *callbacks],
             logger=[CSVLogger(str(root), name="logs"), *loggers],
-            log_every_n_steps=10,
+            log_every_n_steps=logging_interval(limit_train_batches, log_every_n_steps),
             deterministic=not cuda,
             precision="16-mixed" if cuda else "32",
             enable_progress_bar=enable_progress_bar,
@@ -97,6 +132,8 @@ def fit_method(
     limit_train_batches: int | float | None = None,
     limit_val_batches: int | float | None = None,
     enable_progress_bar: bool = False,
+    log_every_n_steps: int | None = None,
+    callbacks: Sequence[pl.Callback] = (),
 ) -> Path | None:
     """Fit `module` on `datamodule` and return the best checkpoint (None for methods that do not train).
 
@@ -116,6 +153,8 @@ def fit_method(
         limit_train_batches=limit_train_batches,
         limit_val_batches=limit_val_batches,
         enable_progress_bar=enable_progress_bar,
+        log_every_n_steps=log_every_n_steps,
+        callbacks=callbacks,
     )
     custom_fit = getattr(module, "custom_fit", None)
     if callable(custom_fit):

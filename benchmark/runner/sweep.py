@@ -11,6 +11,7 @@ import datetime
 import logging
 import socket
 import subprocess
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -58,8 +59,12 @@ def provenance() -> dict:
     return {"git_commit": git_commit(), "host": f"{socket.gethostname()} ({cpu_model()})", "date": now()}
 
 
+DEFAULT_SWEEP = "quick"  # what `run`, `leaderboard` and `profile` use when no sweep or database is named
+
+
 def default_db_path() -> Path:
-    return results_dir() / "results.sqlite"
+    """The default sweep's database: `profile` writes where `run` and `leaderboard` read."""
+    return results_dir() / f"{DEFAULT_SWEEP}.sqlite"
 
 
 def db_path_of(sweep: Sweep) -> Path:
@@ -121,16 +126,24 @@ def failed_result(cell: Cell, error: str, prov: dict, seconds: float) -> CellRes
 
 
 class Progress:
-    """Cells done / to do and the current cell's recordings (rich), or plain log lines."""
+    """A bar (rich) for cells and the current cell's recordings when a person watches a terminal, and in
+    every case one timestamped line per finished cell on stdout (its MAE and seconds), so a log file of
+    `make bench-all > log` or CI says what ran, how well and how long."""
 
     def __init__(self, total: int, enabled: bool):
-        self.enabled = enabled
+        self.total = total
+        self.finished = 0
         self.bar = None
-        if enabled:
+        if enabled and sys.stderr.isatty():
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.bar = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
             )
             self.bar.start()
             self.cells = self.bar.add_task("cells", total=total)
@@ -146,13 +159,38 @@ class Progress:
         if self.bar:
             self.bar.advance(self.current)
 
-    def cell_done(self) -> None:
+    def cell_done(self, cell: Cell, result: CellResult) -> None:
+        self.finished += 1
+        line = cell_line(self.finished, self.total, cell, result)
         if self.bar:
             self.bar.advance(self.cells)
+            self.bar.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, flush=True)
+
+    def note(self, line: str) -> None:
+        """A timestamped line between cells (a training epoch), above the bar or on stdout."""
+        line = f"[{now()}] {line}"
+        if self.bar:
+            self.bar.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, flush=True)
 
     def stop(self) -> None:
         if self.bar:
             self.bar.stop()
+
+
+def cell_line(i: int, total: int, cell: Cell, result: CellResult) -> str:
+    """`[time] cell i/total label: MAE x bpm (n recordings), s` or the failure's first line."""
+    if result.status == "done":
+        mae = result.metrics.get("mae")
+        n, failed = result.metrics.get("n", 0), result.metrics.get("n_failed", 0)
+        what = f"MAE {mae:.2f} bpm" if mae is not None else "no MAE"
+        what += f" ({n} recordings" + (f", {failed} failed)" if failed else ")")
+    else:
+        what = "FAILED " + (result.error or "").splitlines()[0] if result.error else "FAILED"
+    return f"[{now()}] cell {i}/{total} {cell.label()}: {what}, {result.seconds or 0.0:.1f} s"
 
 
 def record_test_recordings(store, data, cells) -> None:
@@ -178,8 +216,10 @@ def run_sweep(
 ) -> dict:
     """Run every cell of `sweep` not already done in the database; returns counts and the paths written."""
     from benchmark.runner.datasets import DatasetCache
+    from benchmark.runner.validate import raise_problems, runnable_problems
 
     started = time.perf_counter()
+    raise_problems(f"sweep {sweep.name!r}", runnable_problems(sweep))
     entries = method_entries(sweep)
     recipes, recipe_errors = recipes_of(entries, sweep.profile)
     cells = expand(sweep, entries, recipes)
@@ -206,7 +246,8 @@ def run_sweep(
     trainer = Trainer(sweep, store, data, work, loggers=sink.lightning_loggers if sink else None)
     record_test_recordings(store, data, cells)
     bar = Progress(len(todo), progress)
-    counts = {"cells": len(cells), "skipped": len(cells) - len(todo), "done": 0, "failed": 0}
+    trainer.report = bar.note
+    counts = {"cells": len(cells), "skipped": len(cells) - len(todo), "done": 0, "failed": 0, "failures": []}
     try:
         for cell in todo:
             t0 = time.perf_counter()
@@ -226,11 +267,13 @@ def run_sweep(
             counts[result.status] += 1
             if result.status == "failed":
                 log.warning("cell %s failed: %s", cell.label(), result.error)
+                counts["failures"].append((cell.label(), result.error))
             if sink:
                 sink.log_cell(cell, result)
-            bar.cell_done()
+            bar.cell_done(cell, result)
     finally:
         bar.stop()
+    counts["failed_in_database"] = sum(store.status(c.key) == "failed" for c in cells)
     if sweep.efficiency:
         profile_missing(store, list(entries), recipes, sweep.profile)
     if write_tables:

@@ -26,6 +26,7 @@ class Trainer:
         self.loggers = loggers  # callable(cell, run_name) -> list of extra Lightning loggers, or None
         self._failures: dict[str, str] = {}
         self._cached: tuple[str, object] | None = None
+        self.report = None  # callable(line): one line per training epoch (the sweep's Progress.note)
 
     # ------------------------------------------------------------------------------------------ modules
     def module_for(self, cell: Cell):
@@ -126,7 +127,7 @@ class Trainer:
     def train(self, cell: Cell) -> Path:
         from benchmark.data.datamodule import RPPGDataModule
         from benchmark.methods import create_method
-        from benchmark.methods.training import fit_method
+        from benchmark.methods.training import EpochLines, fit_method
         from benchmark.runner.evaluate import face_config
 
         for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
@@ -173,6 +174,10 @@ class Trainer:
             loggers=loggers,
             limit_train_batches=recipe.get("limit_train_batches"),
             limit_val_batches=recipe.get("limit_val_batches"),
+            log_every_n_steps=recipe.get("log_every_n_steps"),
+            callbacks=[EpochLines(f"training {cell.method} (seed {cell.seed})", self.report)]
+            if self.report
+            else [],
         )
         if path is None or not Path(path).is_file():
             raise TrainingFailed(f"training of {cell.method} saved no checkpoint (no validation loss?)")
