@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from benchmark.cli import main as cli_main
-from benchmark.errors import DataError
+from benchmark.errors import ConfigError, DataError
 from benchmark.evaluation.inference import chunk_starts, hr_from_bvp, predict_bvp, resize_frames
-from benchmark.methods import create_method
+from benchmark.methods import METHODS, create_method
 from benchmark.methods.base import InputSpec, MethodModule
 
 REFERENCE_HR = 70.8  # finger pulse oximeter of the PhysRecorder recording
@@ -113,23 +113,42 @@ def test_classic_method_gets_the_recording_fps():
     assert np.isnan(hr) and "constant" in err
 
 
+def strict_json(text: str):
+    """json.loads that refuses NaN / Infinity (Python writes them, other JSON readers do not)."""
+
+    def refuse(name):
+        raise ValueError(f"{name} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 @pytest.mark.slow
 @pytest.mark.shared
 @pytest.mark.parametrize("method", ["pos", "chrom"])
 def test_predict_cli_on_real_video(method, physrecorder_dir, tmp_path, capsys):
+    import matplotlib.image
+
     video = physrecorder_dir / "video_ZIP_H264.avi"
     csv, png = tmp_path / "bvp.csv", tmp_path / "bvp.png"
     code = cli_main(
         ["predict", str(video), "--method", method, "--json", "--csv", str(csv), "--plot", str(png)]
     )
-    result = json.loads(capsys.readouterr().out)
+    result = strict_json(capsys.readouterr().out)
     assert code == 0
     assert result["method"] == method and result["n_frames"] == 602 and result["fps"] == pytest.approx(30.0)
     assert abs(result["hr_bpm"] - REFERENCE_HR) < 2.0, result["hr_bpm"]
     assert result["face"]["detected"] > 0 and len(result["window_hr_bpm"]) == 11
+    # window centre times: one per window, 10 s windows every 1 s, the first centred at 5 s
+    times = np.array(result["window_t_s"])
+    assert result["window_s"] == 10.0 and result["window_stride_s"] == 1.0
+    assert times.shape == (len(result["window_hr_bpm"]),) and np.all(np.diff(times) > 0)
+    np.testing.assert_allclose(times, 5.0 + np.arange(11))
+    assert np.isfinite(result["snr_db"]) and result["snr_relative_to"].startswith("hr_bpm")
     table = np.loadtxt(csv, delimiter=",", skiprows=1)
     assert table.shape == (602, 3) and np.all(np.isfinite(table))
     assert png.stat().st_size > 10_000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    height, width = matplotlib.image.imread(png).shape[:2]
+    assert height / width > 0.8  # three stacked panels (8 x 7.5 in); the two-panel figure is 8 x 5
 
 
 def write_video(path, frames: np.ndarray, fps: float = 30.0) -> None:
@@ -143,8 +162,8 @@ def write_video(path, frames: np.ndarray, fps: float = 30.0) -> None:
 def test_predict_cli_reports_bad_input(tmp_path, capsys):
     assert cli_main(["predict", str(tmp_path / "missing.avi")]) == 2
     assert "missing.avi" in capsys.readouterr().err
-    noise = np.random.default_rng(0).integers(0, 255, (40, 120, 160, 3), dtype=np.uint8)
-    write_video(tmp_path / "noface.avi", noise)
+    noise = np.random.default_rng(0).integers(0, 255, (120, 120, 160, 3), dtype=np.uint8)
+    write_video(tmp_path / "noface.avi", noise)  # 4 s: long enough, so the face stage is what fails
     assert cli_main(["predict", str(tmp_path / "noface.avi"), "--method", "pos"]) == 2
     assert "no face" in capsys.readouterr().err
 
@@ -152,7 +171,6 @@ def test_predict_cli_reports_bad_input(tmp_path, capsys):
 def test_classic_method_refuses_weights(tmp_path, capsys):
     weights = tmp_path / "w.pt"
     torch.save({}, weights)
-    from benchmark.errors import ConfigError
     from benchmark.evaluation.predict_cli import build_method
 
     with pytest.raises(ConfigError, match="no weights"):
@@ -176,3 +194,185 @@ def test_weights_round_trip_through_state_dict_and_checkpoint(tmp_path):
     torch.save({"bogus": torch.zeros(3)}, tmp_path / "bad.pt")
     with pytest.raises(DataError, match="do not fit"):
         build_method("tscan", tmp_path / "bad.pt")
+
+
+# ---------------------------------------------------- weights, errors, HR over time (issues 20, 25)
+def write_lossless(path, frames: np.ndarray, fps: int = 30) -> None:
+    """FFV1 (lossless): identical frames decode to identical pixels, unlike MJPG."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("ffv1", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "bgr0"
+        for frame in frames:
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode())
+
+
+def real_frames(physrecorder_dir, n: int) -> np.ndarray:
+    from benchmark.data.video import open_video
+
+    with open_video(physrecorder_dir / "video_ZIP_H264.avi") as reader:
+        return reader.read(0, n)
+
+
+LEARNED = [name for name, entry in METHODS.items() if entry.kind != "none"]
+
+
+@pytest.mark.parametrize("method", LEARNED)
+def test_learned_method_needs_weights(method):
+    from benchmark.evaluation.predict_cli import build_method
+
+    with pytest.raises(ConfigError, match=rf"method '{method}' is a learned .* --weights FILE"):
+        build_method(method, None)
+
+
+def test_predict_learned_method_without_weights_fails_before_the_video_is_opened(tmp_path, capsys):
+    missing = tmp_path / "missing.avi"  # opening it would fail with "video not found"
+    assert cli_main(["predict", str(missing), "--method", "physnet"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: method 'physnet' is a learned (supervised) method")
+    assert "--weights FILE" in err and "not found" not in err
+    assert cli_main(["predict", str(missing), "--method", "physnet", "--json"]) == 2
+    out, err = capsys.readouterr()
+    result = strict_json(out)
+    assert err == "" and result["kind"] == "ConfigError" and result["exit_code"] == 2
+    assert "'physnet'" in result["error"] and "--weights FILE" in result["error"]
+
+
+def test_default_weights_are_where_a_zoo_plugs_in(tmp_path, monkeypatch):
+    from benchmark.evaluation import predict_cli
+
+    zoo, mine = tmp_path / "zoo_physnet.pth", tmp_path / "mine.pth"
+    monkeypatch.setitem(predict_cli.DEFAULT_WEIGHTS, "physnet", zoo)
+    assert predict_cli.resolve_weights("physnet", None) == zoo
+    assert predict_cli.resolve_weights("physnet", mine) == mine  # given weights win
+    assert predict_cli.resolve_weights("pos", None) is None
+    with pytest.raises(ConfigError, match="'tscan'"):
+        predict_cli.resolve_weights("tscan", None)
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_predict_learned_method_with_real_weights(physrecorder_dir, shared_dir, capsys):
+    weights = shared_dir("data", "pretrained", "rppg_toolbox", "PURE_PhysNet_DiffNormalized.pth")
+    video = physrecorder_dir / "video_ZIP_H264.avi"
+    code = cli_main(["predict", str(video), "--method", "physnet", "--weights", str(weights), "--json"])
+    result = strict_json(capsys.readouterr().out)
+    assert code == 0 and result["weights"] == str(weights)
+    assert abs(result["hr_bpm"] - REFERENCE_HR) < 2.0, result["hr_bpm"]
+    assert np.isfinite(result["snr_db"]) and len(result["window_t_s"]) == len(result["window_hr_bpm"]) == 11
+
+
+def bad_inputs(tmp_path) -> dict[str, tuple[list[str], str, str]]:
+    """name -> (predict arguments, error kind, what the message says); every one exits 2."""
+    noise = np.random.default_rng(0).integers(0, 255, (120, 96, 128, 3), dtype=np.uint8)
+    write_video(tmp_path / "short.avi", noise[:40])  # 1.3 s, and no face: length is checked first
+    write_video(tmp_path / "noise.avi", noise)  # 4 s
+    (tmp_path / "notes.avi").write_text("not a video\n")
+    torch.save(create_method("tscan").state_dict(), tmp_path / "tscan.pt")
+    video = str(tmp_path / "noise.avi")
+    return {
+        "missing": ([str(tmp_path / "missing.avi")], "DataError", "video not found"),
+        "not-a-video": ([str(tmp_path / "notes.avi")], "DataError", "unreadable or corrupt video"),
+        "too-short": ([str(tmp_path / "short.avi")], "DataError", "too short: 40 frames (1.33 s at 30 fps)"),
+        "shorter-than-chunk": (
+            [video, "--method", "tscan", "--weights", str(tmp_path / "tscan.pt")],
+            "DataError",
+            "tscan needs at least 180 frames",
+        ),
+        "no-face": ([video], "NoFaceError", "no face"),
+        "unknown-method": ([video, "--method", "nosuch"], "ConfigError", "unknown method 'nosuch'"),
+        "bad-band": ([video, "--band", "2.5", "0.75"], "ConfigError", "invalid --band 2.5 0.75"),
+        "weights-missing": (
+            [video, "--method", "physnet", "--weights", str(tmp_path / "none.pth")],
+            "DataError",
+            "weights file not found",
+        ),
+    }
+
+
+BAD_INPUTS = [
+    "missing",
+    "not-a-video",
+    "too-short",
+    "shorter-than-chunk",
+    "no-face",
+    "unknown-method",
+    "bad-band",
+    "weights-missing",
+]
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_predict_bad_input_is_rc2_json_or_stderr(case, tmp_path, capsys):
+    args, kind, says = bad_inputs(tmp_path)[case]
+    csv = tmp_path / "out.csv"
+    assert cli_main(["predict", *args, "--json", "--csv", str(csv)]) == 2
+    out, err = capsys.readouterr()
+    result = strict_json(out)
+    assert err == "", err
+    assert result["kind"] == kind and result["exit_code"] == 2 and says in result["error"], result
+    assert result["video"] == args[0] and not csv.exists()  # nothing written
+    assert cli_main(["predict", *args]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: ") and says in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_predict_no_heart_rate_is_rc1_and_keeps_the_bvp(physrecorder_dir, tmp_path, capsys):
+    # a real face, frozen: 5 s of one frame, lossless, so the BVP is exactly constant
+    write_lossless(tmp_path / "frozen.mkv", np.repeat(real_frames(physrecorder_dir, 1), 150, axis=0))
+    csv, png = tmp_path / "bvp.csv", tmp_path / "bvp.png"
+    args = ["predict", str(tmp_path / "frozen.mkv"), "--csv", str(csv), "--plot", str(png)]
+    assert cli_main([*args, "--json"]) == 1
+    out, err = capsys.readouterr()
+    result = strict_json(out)
+    assert err == "" and result["kind"] == "SignalError" and result["exit_code"] == 1
+    assert result["error"].startswith("no heart rate could be estimated") and "constant" in result["error"]
+    assert result["hr_bpm"] is None and result["snr_db"] is None and result["n_frames"] == 150
+    assert result["window_t_s"] == [] and result["window_hr_bpm"] == []  # 5 s: shorter than one window
+    assert np.loadtxt(csv, delimiter=",", skiprows=1).shape == (150, 3) and png.stat().st_size > 10_000
+    assert cli_main(args) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: ") and "no heart rate could be estimated" in err
+
+
+def test_window_times_are_the_window_centres():
+    from benchmark.evaluation.hr import windowed_hr
+    from benchmark.evaluation.predict_cli import WINDOW_S, WINDOW_STRIDE_S, window_centres
+
+    # a pulse speeding up from 60 to 90 bpm over 40 s: a window's HR is the rate at its centre time
+    fps = 29.97
+    t = np.arange(int(40 * fps)) / fps
+    bvp = np.sin(2 * np.pi * (1.0 * t + 0.25 * t**2 / 40))
+    hrs = windowed_hr(bvp, fps, WINDOW_S, WINDOW_STRIDE_S)
+    centres, window_s, stride_s = window_centres(len(hrs), fps)
+    assert len(hrs) == (t.size - 300) // 30 + 1 and window_s == 300 / fps and stride_s == 30 / fps
+    np.testing.assert_allclose(hrs, 60 * (1.0 + 0.5 * centres / 40), atol=0.5)  # window start: 3.7 bpm off
+
+
+def test_bvp_figure_has_a_heart_rate_over_time_panel():
+    import matplotlib.pyplot as plt
+
+    from benchmark.evaluation.plots import bvp_figure
+
+    fps = 30.0
+    bvp = np.sin(2 * np.pi * 1.2 * np.arange(600) / fps)
+    times, rates = [5.0, 6.0, 7.0, 8.0], [72.0, None, 71.5, 72.5]  # a window without a heart rate: a gap
+    fig = bvp_figure(bvp, fps, 72.0, window_t_s=times, window_hr_bpm=rates, snr_db=8.25)
+    try:
+        assert len(fig.axes) == 3
+        panel = fig.axes[1]
+        assert panel.get_ylabel() == "HR (bpm)" and panel.get_xlabel() == "time (s)"
+        x, y = panel.lines[0].get_data()
+        np.testing.assert_array_equal(x, times)
+        assert np.isnan(y[1]) and y[3] == 72.5
+        legend = [text.get_text() for text in fig.axes[2].get_legend().get_texts()]
+        assert legend == ["HR 72.0 bpm, SNR 8.2 dB around it"]
+    finally:
+        plt.close(fig)
+    fig = bvp_figure(bvp, fps, 72.0)  # no windows given: the two-panel figure as before
+    assert len(fig.axes) == 2
+    plt.close(fig)

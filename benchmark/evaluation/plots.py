@@ -1,6 +1,8 @@
-"""PNG plots: Bland-Altman and predicted-vs-true HR across recordings; one recording's BVP and spectrum.
+"""PNG plots: Bland-Altman and predicted-vs-true HR across recordings; one recording's BVP, HR over time and
+spectrum.
 
-Matplotlib's Agg backend (no display needed); every function writes one file and returns its path.
+Matplotlib's Agg backend (no display needed); every function writes one file and returns its path, except
+bvp_figure, which returns the figure bvp_and_spectrum saves.
 Failed recordings (NaN) are left out of the points and counted in the title.
 """
 
@@ -104,13 +106,27 @@ def _title(title: str, n: int, n_failed: int) -> str:
     return f"{title} ({counts})" if title else counts
 
 
-def bvp_and_spectrum(
-    bvp, fps: float, path: str | Path, hr_bpm: float | None = None, band=DEFAULT_BAND, title: str = ""
-) -> Path:
-    """The BVP over time and its power spectrum in bpm, the estimated heart rate marked."""
+def bvp_figure(
+    bvp,
+    fps: float,
+    hr_bpm: float | None = None,
+    band=DEFAULT_BAND,
+    title: str = "",
+    *,
+    window_t_s=None,
+    window_hr_bpm=None,
+    snr_db: float | None = None,
+    snr_half_width_bpm: float = 6.0,
+):
+    """The figure bvp_and_spectrum writes, not yet saved (the caller closes it): the BVP over time; when
+    `window_t_s` is given, the heart rate of each window at its centre time (NaN or None windows left as
+    gaps) under it on the same time axis; and the power spectrum in bpm with the estimated heart rate, its
+    SNR and the SNR's signal bins (+-`snr_half_width_bpm` around the HR and its second harmonic) marked."""
     x = np.asarray(bvp, float)
     t = np.arange(x.size) / fps
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 5))
+    with_hr = window_t_s is not None
+    fig, axes = plt.subplots(3 if with_hr else 2, 1, figsize=(8, 7.5 if with_hr else 5))
+    ax1, ax2 = axes[0], axes[-1]
     ax1.plot(t, x, lw=0.8, color="0.6", label="method output")
     try:  # what the heart-rate estimator sees: detrended and band-passed
         ax1.plot(t, prepare(x, fps, band), lw=1.0, color="C0", label="band-passed")
@@ -120,6 +136,9 @@ def bvp_and_spectrum(
     ax1.set_xlabel("time (s)")
     ax1.set_ylabel("BVP (a.u.)")
     ax1.set_title(title)
+    has_hr = hr_bpm is not None and np.isfinite(hr_bpm)
+    if with_hr:
+        _hr_over_time(axes[1], window_t_s, window_hr_bpm, hr_bpm if has_hr else None, t)
     centred = np.nan_to_num(x - np.nanmean(x)) if x.size else x
     nfft = fine_nfft(max(centred.size, 1), fps)
     freqs = np.fft.rfftfreq(nfft, 1.0 / fps) * 60.0
@@ -127,10 +146,73 @@ def bvp_and_spectrum(
     view = (freqs >= 30) & (freqs <= 240)
     ax2.plot(freqs[view], power[view], lw=0.8)
     ax2.axvspan(band[0] * 60, band[1] * 60, color="0.9", zorder=0)
-    if hr_bpm is not None and np.isfinite(hr_bpm):
-        ax2.axvline(hr_bpm, color="r", ls="--", lw=1, label=f"HR {hr_bpm:.1f} bpm")
+    if has_hr:
+        label = f"HR {hr_bpm:.1f} bpm"
+        if snr_db is not None and np.isfinite(snr_db):
+            label += f", SNR {snr_db:.1f} dB around it"
+            for centre in (hr_bpm, 2 * hr_bpm):
+                ax2.axvspan(centre - snr_half_width_bpm, centre + snr_half_width_bpm, color="r", alpha=0.1)
+        ax2.axvline(hr_bpm, color="r", ls="--", lw=1, label=label)
         ax2.legend(loc="upper right", fontsize=8)
     ax2.set_xlabel("frequency (bpm)")
     ax2.set_ylabel("power")
     fig.tight_layout()
+    return fig
+
+
+def _hr_over_time(ax, window_t_s, window_hr_bpm, hr_bpm: float | None, t: np.ndarray) -> None:
+    times = np.asarray(window_t_s, float)
+    rates = np.array([np.nan if h is None else h for h in (window_hr_bpm or [])], float)
+    if times.size:
+        ax.plot(times, rates, "o-", ms=3, lw=1, color="C1", label="window heart rate (at window centre)")
+    else:
+        ax.text(
+            0.5,
+            0.5,
+            "clip shorter than one heart-rate window",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="0.4",
+        )
+    if hr_bpm is not None:
+        ax.axhline(hr_bpm, color="r", ls="--", lw=1, label=f"whole clip {hr_bpm:.1f} bpm")
+    finite = np.append(rates[np.isfinite(rates)], [] if hr_bpm is None else [hr_bpm])
+    if finite.size:  # at least +-5 bpm around the values, so small changes do not fill the panel
+        mid, half = (finite.max() + finite.min()) / 2, max(5.0, (finite.max() - finite.min()) / 2 + 2)
+        ax.set_ylim(mid - half, mid + half)
+    if t.size:
+        ax.set_xlim(t[0], t[-1])
+    if times.size or hr_bpm is not None:
+        ax.legend(loc="best", fontsize=8)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("HR (bpm)")
+
+
+def bvp_and_spectrum(
+    bvp,
+    fps: float,
+    path: str | Path,
+    hr_bpm: float | None = None,
+    band=DEFAULT_BAND,
+    title: str = "",
+    *,
+    window_t_s=None,
+    window_hr_bpm=None,
+    snr_db: float | None = None,
+    snr_half_width_bpm: float = 6.0,
+) -> Path:
+    """The BVP over time, its heart rate over time (when `window_t_s` is given) and its power spectrum in
+    bpm with the estimated heart rate and its SNR marked: see bvp_figure."""
+    fig = bvp_figure(
+        bvp,
+        fps,
+        hr_bpm,
+        band,
+        title,
+        window_t_s=window_t_s,
+        window_hr_bpm=window_hr_bpm,
+        snr_db=snr_db,
+        snr_half_width_bpm=snr_half_width_bpm,
+    )
     return _save(fig, path)
