@@ -266,3 +266,12 @@ def test_a_sweep_with_a_failed_cell_exits_1_names_it_and_still_writes_tables(tmp
     )
     assert "Traceback" not in result.stderr
     assert (tmp_path / "lb" / "corrupt-to-corrupt.md").is_file()
+
+
+def test_predict_estimator_choices_are_the_registry(capsys):
+    from benchmark.evaluation.hr import ESTIMATORS
+    from benchmark.evaluation.predict_cli import ESTIMATOR_NAMES
+
+    assert list(ESTIMATOR_NAMES) == ESTIMATORS.names()
+    assert main(["predict", "clip.mp4", "--estimator", "fftt"]) == 2
+    assert "invalid choice: 'fftt'" in capsys.readouterr().err
