@@ -60,7 +60,7 @@ SNR_RELATIVE_TO = (
 DEFAULT_WEIGHTS: dict[str, Path] = {}
 
 
-# the registry's names (benchmark.evaluation.hr.ESTIMATORS, tested equal), kept here so --help imports no scipy
+# benchmark.evaluation.hr.ESTIMATORS names (a test keeps them equal): --help imports no scipy
 ESTIMATOR_NAMES = ("fft", "welch", "peaks")
 
 
