@@ -62,6 +62,8 @@ def write_leaderboards(
             f"{board[0]['train_set']}, tested on {board[0]['test_set']}, profile {board[0]['profile']}. "
             "Columns are compression levels of the test videos; CIs bootstrap subjects. Lower MAE is better.",
             "",
+            tables.test_set_line(store, board),
+            "",
         ]
         shared = tables.shared_checkpoint_notes(store, board)
         for metric in METRICS:

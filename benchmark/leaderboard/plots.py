@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-GROUP_ORDER = ("supervised", "unsupervised (learned)", "classic")
+from benchmark.methods.registry import GROUPS as GROUP_ORDER
+
 COLORS = [f"C{i}" for i in range(10)]  # matplotlib's default qualitative cycle (tab10)
 MARKERS = ["o", "s", "^", "D", "v", "P", "X"]  # 7 is coprime with 10: (i % 10, i % 7) is unique for i < 70
 DPI = 110

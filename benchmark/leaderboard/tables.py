@@ -12,7 +12,8 @@ import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-GROUPS = ("supervised", "unsupervised (learned)", "classic")
+from benchmark.methods.registry import GROUPS
+
 METRIC_TITLES = {
     "mae": "MAE (bpm, 95% CI)",
     "rmse": "RMSE (bpm, 95% CI)",
@@ -114,6 +115,25 @@ def _sort_key(entries_of_method: dict, levels: list[str], metric: str):
     return (0, -value if HIGHER_IS_BETTER[metric] else value)
 
 
+CHANCE_GROUP = "baseline"
+CHANCE_NOTE = (
+    "† the row's 95% CI of MAE does not lie wholly below the chance row's (`chance`: the training set's mean "
+    "heart rate for every video) at that level: it is not told apart from chance."
+)
+
+
+def clears_chance(entry: dict | None, chance: dict | None) -> bool:
+    """True when the entry's MAE CI lies wholly below the chance row's (or there is no chance row to beat);
+    an entry without an MAE does not clear it."""
+    if chance is None or chance.get("mae") is None:
+        return True
+    if entry is None or entry.get("mae") is None:
+        return entry is None
+    high = entry.get("mae_high", entry["mae"])
+    low = chance.get("mae_low", chance["mae"])
+    return high is not None and low is not None and high < low
+
+
 def metric_table(
     entries: list[dict], metric: str, levels: list[str], title: str, notes: list[str] = ()
 ) -> Table:
@@ -124,6 +144,7 @@ def metric_table(
     for e in entries:
         by_method[e["method"]][e["level"]] = e
         group_of[e["method"]] = e["group"]
+    chance = {e["level"]: e for e in entries if e["group"] == CHANCE_GROUP and e["status"] != "failed"}
     table = Table(f"{title}: {METRIC_TITLES[metric]}", ["group", "method", *levels])
     for group in (*GROUPS, *sorted(set(group_of.values()) - set(GROUPS))):
         names = sorted(
@@ -131,12 +152,44 @@ def metric_table(
             key=lambda m: (_sort_key(by_method[m], levels, metric), m),
         )
         for m in names:
-            table.rows.append([group, m, *(format_value(by_method[m].get(lv), metric) for lv in levels)])
+            cells = []
+            for lv in levels:
+                text = format_value(by_method[m].get(lv), metric)
+                if (
+                    metric == "mae"
+                    and group != CHANCE_GROUP
+                    and not clears_chance(by_method[m].get(lv), chance.get(lv))
+                ):
+                    text += " †"
+                cells.append(text)
+            table.rows.append([group, m, *cells])
     errors = sorted({f"- {e['method']} @ {e['level']}: {e['error']}" for e in entries if e.get("error")})
     table.notes = list(notes)
+    if metric == "mae" and chance:
+        table.notes.append(CHANCE_NOTE)
     if errors:
         table.notes += ["Failed cells:", *errors]
     return table
+
+
+BOARD_KEY = tuple(k for k in ENTRY_KEY if k not in ("method", "level"))
+
+
+def _board_cells(store, entries: list[dict]) -> list[dict]:
+    board = {tuple(e[k] for k in BOARD_KEY) for e in entries}
+    return [c for c in store.cells() if tuple(c[k] for k in BOARD_KEY) in board]
+
+
+def test_set_line(store, entries: list[dict]) -> str:
+    """How many subjects and recordings the board's cells were tested on (any row, failed ones included):
+    the size behind every CI of the board."""
+    recordings = {
+        (p["recording"], p["subject"])
+        for c in _board_cells(store, entries)
+        for p in store.predictions(c["key"], whole_only=True)
+    }
+    subjects = {s for _, s in recordings if s}
+    return f"Test set: {len(subjects)} subjects, {len(recordings)} recordings."
 
 
 def shared_checkpoint_notes(store, entries: list[dict]) -> list[str]:
@@ -145,13 +198,10 @@ def shared_checkpoint_notes(store, entries: list[dict]) -> list[str]:
     physnet), so identical rows are read as one model and not as two results that agree."""
     from benchmark.runner.cells import config_hash
 
-    board = {tuple(e[k] for k in ENTRY_KEY if k not in ("method", "level")) for e in entries}
     users: dict[str, set[str]] = defaultdict(set)
-    for cell in store.cells():
+    for cell in _board_cells(store, entries):
         training = cell["config"].get("training")
         if cell["status"] != "done" or not training:
-            continue
-        if tuple(cell[k] for k in ENTRY_KEY if k not in ("method", "level")) not in board:
             continue
         path = store.checkpoint(config_hash(training))
         if path:

@@ -76,3 +76,12 @@ register_method(
     family="sspd",
     paper="Zhang, IEEE TMM 2024",
 )
+
+# The chance row (issue 18): benchmark/methods/baseline.py
+register_method(
+    "chance",
+    "benchmark.methods.baseline:chance",
+    kind="baseline",
+    family="baseline",
+    paper="training-set mean heart rate",
+)

@@ -11,8 +11,15 @@ from dataclasses import dataclass
 
 from benchmark.registry import Registry
 
-KINDS = ("supervised", "self-supervised", "none")
-GROUP_OF_KIND = {"supervised": "supervised", "self-supervised": "unsupervised (learned)", "none": "classic"}
+KINDS = ("supervised", "self-supervised", "none", "baseline")
+# kind -> leaderboard group; the order of GROUPS is the tables' and plots' row order
+GROUP_OF_KIND = {
+    "supervised": "supervised",
+    "self-supervised": "unsupervised (learned)",
+    "none": "classic",
+    "baseline": "baseline",
+}
+GROUPS = tuple(GROUP_OF_KIND.values())
 
 
 @dataclass(frozen=True)
@@ -22,7 +29,8 @@ class MethodEntry:
     Attributes:
         name: registry name (`physnet`).
         factory: "module.path:function" returning a MethodModule; called with keyword overrides.
-        kind: supervised | self-supervised | none (classic: no training).
+        kind: supervised | self-supervised | none (classic: no training) | baseline (the chance row: fitted
+            to the training set's heart rates, not to video).
         family: the file / paper family it belongs to (e.g. "kd" for kd-teacher and kd-student).
         paper: short citation.
         requires: methods that must be trained first; the runner passes their best checkpoints to the factory
@@ -38,7 +46,7 @@ class MethodEntry:
 
     @property
     def group(self) -> str:
-        """Leaderboard group: supervised, unsupervised (learned) or classic."""
+        """Leaderboard group: supervised, unsupervised (learned), classic or baseline."""
         return GROUP_OF_KIND[self.kind]
 
     def load_factory(self):
