@@ -39,11 +39,12 @@ def evaluate(module, recordings, face) -> dict[str, tuple[float, float]]:
     from benchmark.data.preprocess import preprocess_recording
     from benchmark.evaluation.inference import predict_bvp
     from benchmark.runner.cells import Evaluation
-    from benchmark.runner.evaluate import CACHE_SIZE, heart_rates
+    from benchmark.runner.evaluate import heart_rates
+    from benchmark.spec import CROP_SIZE
 
     scores = {}
     for rec in recordings:
-        pre = preprocess_recording(rec, "raw", face, CACHE_SIZE)
+        pre = preprocess_recording(rec, "raw", face, CROP_SIZE)
         bvp = np.asarray(predict_bvp(module, pre.frames, pre.fps), dtype=np.float64)
         ppg = np.asarray(pre.ppg, dtype=np.float64)
         _, _, hr_pred, hr_true, snr, _ = heart_rates(bvp, ppg, float(pre.fps), Evaluation())[0]

@@ -24,7 +24,7 @@ from benchmark.data.preprocess import Preprocessed, load_entry, preprocess_recor
 from benchmark.data.recording import Recording
 from benchmark.data.transforms import normalize_frames, normalize_label
 from benchmark.errors import ConfigError, DataError
-from benchmark.methods.base import InputSpec
+from benchmark.spec import CROP_SIZE, InputSpec
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ class RPPGDataModule(pl.LightningDataModule):
         input_spec: InputSpec,
         level: str = "raw",
         face: FaceConfig | None = None,
-        cache_size: int = 128,
+        cache_size: int = CROP_SIZE,
         batch_size: int = 4,
         stride: int | None = None,
         num_workers: int = 0,

@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.spec import CROP_SIZE, DEFAULT_BAND
+
 FACE_CHUNK = 128  # frames decoded and cropped at a time: memory stays flat whatever the video's length
 WINDOW_S = 10.0  # windowed heart rate: window length ...
 WINDOW_STRIDE_S = 1.0  # ... and the step between window starts (seconds)
@@ -82,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--estimator", default="fft", choices=ESTIMATOR_NAMES, help="heart-rate estimator (default fft)"
     )
     parser.add_argument(
-        "--band", type=float, nargs=2, default=(0.75, 2.5), metavar=("LOW", "HIGH"), help="Hz"
+        "--band", type=float, nargs=2, default=DEFAULT_BAND, metavar=("LOW", "HIGH"), help="Hz"
     )
     parser.add_argument("--csv", type=Path, help="write the BVP: frame,time_s,bvp")
     parser.add_argument(
@@ -212,7 +214,13 @@ def window_centres(n_windows: int, fps: float) -> tuple[np.ndarray, float, float
 
 
 def face_crops(video: Path, size: int, fps: float | None = None) -> tuple[np.ndarray, float, dict]:
-    """uint8 face crops [N, size, size, 3] of the whole video, its frame rate, and face statistics."""
+    """uint8 face crops [N, size, size, 3] of the whole video, its frame rate, and face statistics.
+
+    The sweep's tracker and FaceConfig, with the box resized straight to the method's side (as rPPG-Toolbox
+    does, so its weights see what they were trained on). The sweep instead caches crops at CROP_SIZE and
+    resizes those: on the real PhysRecorder clip PhysNet (PURE weights) reads 70.73 bpm from direct 72-px
+    crops and 59.19 from 128-px crops resized to 72 (70.94 via 144 px, 101.37 via 216 px), so the two paths
+    are not yet one; see the session notes."""
     from benchmark.data.face import FaceConfig, FaceTracker
     from benchmark.data.video import open_video
 
@@ -239,11 +247,15 @@ def predict_video(video: Path, method: str = "pos", weights: Path | None = None,
     from benchmark.evaluation.inference import predict_bvp
 
     weights = resolve_weights(method, weights)  # before anything is built, opened or decoded
-    band = check_options(options.get("band", (0.75, 2.5)), options.get("estimator", "fft"))
+    band = check_options(options.get("band", DEFAULT_BAND), options.get("estimator", "fft"))
     module = build_method(method, weights)
     fps, n_frames = probe_video(video, options.get("fps"))
     check_length(video, fps, n_frames, band, module.input_spec.frames, method)
-    crops, fps, face = face_crops(video, module.input_spec.size, options.get("fps"))
+    # per-frame means (classic methods) over CROP_SIZE crops, as the sweep takes them; networks' inputs
+    # straight at their side (see face_crops)
+    spec = module.input_spec
+    size = CROP_SIZE if spec.inputs == "rgb_mean" else spec.size
+    crops, fps, face = face_crops(video, size, options.get("fps"))
     bvp = predict_bvp(module, crops, fps, source=video)
     kw = {"band": band, "estimator": options.get("estimator", "fft")}
     result = {"hr_bpm": None, "method": method, "n_frames": int(len(bvp)), "fps": fps}

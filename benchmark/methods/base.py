@@ -22,29 +22,7 @@ import torch
 from torch import nn
 
 from benchmark.methods.registry import KINDS
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """What a method eats.
-
-    Attributes:
-        frames: frames per chunk T (None: the whole recording as one chunk, batch size 1).
-        size: square frame side S the network expects (ignored for rgb_mean).
-        inputs: raw | diff | standardized | diff+standardized | rgb_mean (benchmark.data.transforms).
-        label: raw | diff | standardized: how the target PPG is normalised for the loss.
-        output: "bvp" or "diff": a difference-signal output is integrated (cumsum) before HR estimation.
-    """
-
-    frames: int | None = 128
-    size: int = 72
-    inputs: str = "diff"
-    label: str = "diff"
-    output: str = "diff"
-
-    @property
-    def channels(self) -> int:
-        return 6 if self.inputs == "diff+standardized" else 3
+from benchmark.spec import InputSpec
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from torch import nn
 
 from benchmark.errors import DataError, SignalError
 from benchmark.methods.base import InputSpec, MethodModule
+from benchmark.spec import DEFAULT_BAND
 
 CHANCE_SPEC = InputSpec(frames=None, size=72, inputs="rgb_mean", label="raw", output="bvp")
-BAND = (0.75, 2.5)  # the evaluation's default heart-rate band (Hz)
 
 
 class ChanceNet(nn.Module):
@@ -52,7 +52,7 @@ def reference_hr(recording) -> float:
         raise DataError(recording.video, "reference PPG has no time span")
     rate = (len(times) - 1) / (times[-1] - times[0])
     uniform = np.interp(np.arange(times[0], times[-1], 1.0 / rate), times, ppg)
-    return float(estimate_hr(uniform, rate, band=BAND))
+    return float(estimate_hr(uniform, rate, band=DEFAULT_BAND))
 
 
 class ChanceModule(MethodModule):

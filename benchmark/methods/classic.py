@@ -139,7 +139,7 @@ def omit_bvp(rgb: np.ndarray, fps: float) -> np.ndarray:
 def ica_bvp(rgb: np.ndarray, fps: float) -> np.ndarray:
     """ICA (Poh et al. 2010): FastICA of the detrended, standardised traces; the component with the strongest
     spectral peak in the pulse band, signed to correlate with the negated green trace."""
-    from benchmark.evaluation.hr import smoothness_detrend
+    from benchmark.dsp import smoothness_detrend
 
     out = np.empty((rgb.shape[0], rgb.shape[-1]))
     for b, traces in enumerate(rgb):  # one FastICA per recording: a 3x3 problem, not a per-frame loop

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from benchmark.errors import ConfigError
+from benchmark.spec import DEFAULT_BAND
 
 PROTOCOLS = ("intra", "cross")
 
@@ -22,7 +23,7 @@ PROTOCOLS = ("intra", "cross")
 class Evaluation:
     """How heart rate is read and scored (the same estimator for prediction and ground truth)."""
 
-    band: tuple[float, float] = (0.75, 2.5)
+    band: tuple[float, float] = DEFAULT_BAND
     estimator: str = "fft"
     window_s: float = 10.0
     stride_s: float = 5.0

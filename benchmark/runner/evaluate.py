@@ -16,10 +16,11 @@ import numpy as np
 from benchmark.errors import BenchmarkError
 from benchmark.runner.cells import Cell
 from benchmark.runner.store import WHOLE, CellResult, Prediction
+from benchmark.spec import CROP_SIZE
+
+CACHE_SIZE = CROP_SIZE  # old name, kept for scripts written against it
 
 log = logging.getLogger(__name__)
-
-CACHE_SIZE = 128  # crops cached at this side (as the datamodule does), resized per method by predict_bvp
 
 
 def heart_rates(bvp: np.ndarray, ppg: np.ndarray, fps: float, ev) -> list[tuple]:
@@ -59,7 +60,7 @@ def predict_recording(cell: Cell, module, recording) -> list[Prediction]:
     if isinstance(recording, FailedRecording):
         return [Prediction(key, subject or "", WHOLE, 0.0, None, None, None, recording.reason)]
     try:
-        pre = preprocess_recording(recording, cell.level, face_config(cell.sweep.face), CACHE_SIZE)
+        pre = preprocess_recording(recording, cell.level, face_config(cell.sweep.face), CROP_SIZE)
         module.set_input_level(cell.level)
         # predict_bvp already integrates difference-signal outputs: the BVP here is a pulse wave
         bvp = predict_bvp(
