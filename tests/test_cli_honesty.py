@@ -149,20 +149,20 @@ def run_args(*argv: str):
 
 def test_an_ad_hoc_run_gets_its_own_name_database_and_tables(tmp_path, monkeypatch):
     from benchmark.runner.cli import sweep_from_args
-    from benchmark.runner.sweep import db_path_of, default_db_path, leaderboard_dir_of
+    from benchmark.runner.sweep import default_db_path
 
     monkeypatch.setenv("RPPG_RESULTS_DIR", str(tmp_path / "runs"))
     committed = sweep_from_args(run_args())
-    assert committed.name == "quick" and leaderboard_dir_of(committed) == PROJECT_ROOT / "leaderboards"
-    assert db_path_of(committed) == default_db_path()  # `profile` writes where `leaderboard` reads
+    assert committed.name == "quick" and committed.leaderboard_dir() == PROJECT_ROOT / "leaderboards"
+    assert committed.db_path() == default_db_path()  # `profile` writes where `leaderboard` reads
     adhoc = sweep_from_args(run_args("--methods", "pos,chrom"))
     assert adhoc.name == "quick-adhoc" and adhoc.methods == ("pos", "chrom")
-    assert db_path_of(adhoc) == tmp_path / "runs" / "quick-adhoc.sqlite"
-    assert leaderboard_dir_of(adhoc) == tmp_path / "runs" / "quick-adhoc" / "leaderboards"
+    assert adhoc.db_path() == tmp_path / "runs" / "quick-adhoc.sqlite"
+    assert adhoc.leaderboard_dir() == tmp_path / "runs" / "quick-adhoc" / "leaderboards"
     named = sweep_from_args(run_args("--methods", "pos", "--name", "mine"))
     assert named.name == "mine"
     told = sweep_from_args(run_args("--methods", "pos", "--leaderboard-dir", "leaderboards"))
-    assert told.name == "quick" and leaderboard_dir_of(told) == PROJECT_ROOT / "leaderboards"
+    assert told.name == "quick" and told.leaderboard_dir() == PROJECT_ROOT / "leaderboards"
 
 
 # ------------------------------------------------------------------- versions and profiles never pooled

@@ -7,8 +7,8 @@ import csv
 import numpy as np
 import pytest
 
-from benchmark.leaderboard.cli import write_leaderboards
 from benchmark.leaderboard.plots import pareto_front
+from benchmark.leaderboard.writer import write_leaderboards
 from benchmark.runner.store import WHOLE, CellResult, Prediction, ResultStore
 
 PROV = {"git_commit": "c0ffee1", "host": "test-host", "date": "2026-01-02T03:04:05+00:00"}

@@ -12,7 +12,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-from benchmark.leaderboard.cli import write_leaderboards  # noqa: E402
 from benchmark.leaderboard.plots import (  # noqa: E402
     MARKERS,
     agreement_figures,
@@ -23,6 +22,7 @@ from benchmark.leaderboard.plots import (  # noqa: E402
     method_styles,
     recording_pairs,
 )
+from benchmark.leaderboard.writer import write_leaderboards  # noqa: E402
 from benchmark.runner.store import WHOLE, CellResult, Prediction, ResultStore  # noqa: E402
 
 PROV = {"git_commit": "c0ffee1", "host": "test-host", "date": "2026-01-02T03:04:05+00:00"}

@@ -21,7 +21,14 @@ METRIC_TITLES = {
     "pearson": "Pearson r (95% CI)",
     "snr": "SNR (dB, 95% CI)",
 }
-HIGHER_IS_BETTER = {"mae": False, "rmse": False, "mape": False, "pearson": True, "snr": True}
+METRICS = tuple(METRIC_TITLES)  # the leaderboard's metrics, in table order
+
+
+def higher_is_better(metric: str) -> bool:
+    """From the metric registry (benchmark.evaluation.metrics); SNR, scored apart, is higher-better."""
+    from benchmark.evaluation.metrics import METRICS as REGISTRY
+
+    return True if metric == "snr" else REGISTRY.get(metric).higher_is_better
 
 
 @dataclass
@@ -112,7 +119,7 @@ def _sort_key(entries_of_method: dict, levels: list[str], metric: str):
     value = None if first is None else first.get(metric)
     if value is None:
         return (1, 0.0)
-    return (0, -value if HIGHER_IS_BETTER[metric] else value)
+    return (0, -value if higher_is_better(metric) else value)
 
 
 CHANCE_GROUP = "baseline"

@@ -77,6 +77,21 @@ class Sweep:
         raise_problems(self.name, sweep_problems(self))
         return self
 
+    def db_path(self) -> Path:
+        """Its results database: `database` if set, else <results dir>/<name>.sqlite."""
+        from benchmark.paths import results_dir
+
+        return Path(self.database) if self.database else results_dir() / f"{self.name}.sqlite"
+
+    def leaderboard_dir(self) -> Path:
+        """Where its tables go: `leaderboard` (relative to the project) if set, else leaderboards/<name>."""
+        from benchmark.paths import leaderboard_dir
+
+        if self.leaderboard:
+            path = Path(self.leaderboard)
+            return path if path.is_absolute() else leaderboard_dir().parent / path
+        return leaderboard_dir() / self.name
+
     def resolved(self) -> dict:
         return json.loads(json.dumps(asdict(self), default=list))
 
@@ -258,11 +273,6 @@ def expand(sweep: Sweep, entries: dict, recipes: dict[str, dict]) -> list[Cell]:
     return cells
 
 
-def with_overrides(sweep: Sweep, **overrides) -> Sweep:
-    """The sweep with CLI overrides applied (None = keep)."""
-    return sweep_from_dict(sweep.resolved() | {k: v for k, v in overrides.items() if v is not None})
-
-
 __all__ = [
     "Cell",
     "Evaluation",
@@ -270,5 +280,4 @@ __all__ = [
     "expand",
     "load_sweep",
     "sweep_from_dict",
-    "with_overrides",
 ]

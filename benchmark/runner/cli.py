@@ -102,7 +102,7 @@ def sweep_from_args(args: argparse.Namespace):
 def main(args: argparse.Namespace) -> int:
     import time
 
-    from benchmark.runner.sweep import db_path_of, run_sweep
+    from benchmark.runner.sweep import run_sweep
 
     sweep = sweep_from_args(args)
     start = time.perf_counter()
@@ -116,7 +116,7 @@ def main(args: argparse.Namespace) -> int:
     print(
         f"sweep {sweep.name}: {counts['cells']} cells, {counts['skipped']} skipped (already done), "
         f"{counts['done']} done, {counts['failed']} failed in {time.perf_counter() - start:.1f} s; "
-        f"database {db_path_of(sweep)}"
+        f"database {sweep.db_path()}"
     )
     for path in counts.get("written", []):
         if path.endswith(".md"):

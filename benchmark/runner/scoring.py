@@ -39,8 +39,3 @@ def score(rows: list[dict], n_boot: int = 1000, seed: int = 0) -> dict:
     out["mae_windowed"] = float(mae(wp[ok], wt[ok])) if ok.any() else np.nan
     out["n_windows"] = int(ok.sum())
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in out.items()}
-
-
-def failure_reasons(rows: list[dict]) -> dict[str, str]:
-    """recording -> its error, for the recordings of a cell that failed."""
-    return {r["recording"]: r["error"] for r in rows if r["window"] == WHOLE and r["error"]}

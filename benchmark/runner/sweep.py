@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError, ConfigError
-from benchmark.paths import PROJECT_ROOT, leaderboard_dir, results_dir
+from benchmark.paths import PROJECT_ROOT, results_dir
 from benchmark.runner.cells import Cell, Sweep, expand
 from benchmark.runner.evaluate import evaluate_cell
 from benchmark.runner.store import CellResult, ResultStore
@@ -65,17 +65,6 @@ DEFAULT_SWEEP = "quick"  # what `run`, `leaderboard` and `profile` use when no s
 def default_db_path() -> Path:
     """The default sweep's database: `profile` writes where `run` and `leaderboard` read."""
     return results_dir() / f"{DEFAULT_SWEEP}.sqlite"
-
-
-def db_path_of(sweep: Sweep) -> Path:
-    return Path(sweep.database) if sweep.database else results_dir() / f"{sweep.name}.sqlite"
-
-
-def leaderboard_dir_of(sweep: Sweep) -> Path:
-    if sweep.leaderboard:
-        path = Path(sweep.leaderboard)
-        return path if path.is_absolute() else leaderboard_dir().parent / path
-    return leaderboard_dir() / sweep.name
 
 
 def method_entries(sweep: Sweep) -> dict:
@@ -223,7 +212,7 @@ def run_sweep(
     entries = method_entries(sweep)
     recipes, recipe_errors = recipes_of(entries, sweep.profile)
     cells = expand(sweep, entries, recipes)
-    db = Path(db) if db else db_path_of(sweep)
+    db = Path(db) if db else sweep.db_path()
     work = Path(work_dir) if work_dir else results_dir() / sweep.name
     store = ResultStore(db)
     todo = [
@@ -277,7 +266,7 @@ def run_sweep(
     if sweep.efficiency:
         profile_missing(store, list(entries), recipes, sweep.profile)
     if write_tables:
-        from benchmark.leaderboard.cli import write_leaderboards
+        from benchmark.leaderboard.writer import write_leaderboards
 
         note = (
             f"last `run` of sweep {sweep.name}: {counts['done'] + counts['failed']} cells computed, "
@@ -285,11 +274,11 @@ def run_sweep(
             f"on {provenance()['host']}"
         )
         written = write_leaderboards(
-            store, leaderboard_dir_of(sweep), levels=list(sweep.compression), extra_notes=[note]
+            store, sweep.leaderboard_dir(), levels=list(sweep.compression), extra_notes=[note]
         )
         counts["written"] = [str(p) for p in written]
         if sink:
-            sink.log_tables(leaderboard_dir_of(sweep))
+            sink.log_tables(sweep.leaderboard_dir())
     if sink:
         sink.finish()
     store.close()

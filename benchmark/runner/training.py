@@ -70,15 +70,9 @@ class Trainer:
         return kwargs
 
     # -------------------------------------------------------------------------------------- training
-    def model_key(self, cell: Cell) -> str:
-        """The key a trained model is stored under: the cell's training key, which already covers the
-        training configs of the models it depends on (a student distilled from another teacher is another
-        model; see Cell.training_config)."""
-        return cell.training_key
-
     def checkpoint(self, cell: Cell) -> Path:
         """The best checkpoint of the cell's training config: from the database, or trained now."""
-        key = self.model_key(cell)
+        key = cell.training_key  # covers the training configs of the models it depends on
         if key in self._failures:
             raise TrainingFailed(
                 f"training of {cell.method} on {cell.train_set} failed: {self._failures[key]}"
@@ -153,7 +147,7 @@ class Trainer:
         epochs = int(recipe.get("epochs", 1))
         if self.sweep.max_epochs is not None:
             epochs = min(epochs, int(self.sweep.max_epochs))
-        out_dir = self.work_dir / "train" / cell.method / self.model_key(cell)
+        out_dir = self.work_dir / "train" / cell.method / cell.training_key
         loggers = self.loggers(cell, f"{cell.method}-{cell.training_key}") if self.loggers else []
         log.info(
             "training %s on %s (seed %d, %d epochs, level %s)",
