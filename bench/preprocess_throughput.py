@@ -1,30 +1,40 @@
-"""Preprocessing throughput and peak memory, measured side by side in one run.
+"""Preprocessing throughput, profile and peak memory, measured side by side in one run.
 
-1. Throughput: decode + face detection + crop + resize + cache write (`preprocess_recording`) on a 60 s
-   640x480 30 fps H.264 video, against decord's bare decode of the same file, timed alternately.
-   Target: ratio >= 0.5. The bare decode is decord's fastest path we found (sequential `next()` into
-   chunks); its get_batch rate is printed for reference. The pipeline decodes through
-   benchmark.data.video (PyAV with frame threads for whole-video passes).
-2. Peak memory of preprocessing a 1-minute and a 5-minute video, each in a fresh subprocess:
-   ru_maxrss and VmHWM. Target: both under 1 GB, within 20% of each other.
+1. One recording: decode + face detection + crop + resize + cache write (`preprocess_recording`) on a 60 s
+   640x480 30 fps H.264 video, against the fastest bare decode of the same file to uint8 RGB frames (PyAV
+   frame by frame, PyAV with one converter for the pass, decord `next()`: whichever is fastest), timed
+   alternately. Target: ratio >= 0.5.
+2. Profile: cProfile of one build with decoding in the calling thread (no prefetch thread), so every stage
+   shows in one profile; the top entries by own time, and the seconds per frame of each stage.
+3. A dataset of 8 recordings (20 s each) with `preprocess_many`, 1 worker against 2 workers, alternately.
+   Target: 2 workers >= 1.6x the rate of 1.
+4. Peak memory of preprocessing a 1-minute and a 5-minute video, each in a fresh subprocess: ru_maxrss and
+   VmHWM. Target: both under 300 MB, within 20% of each other.
+5. With --toolbox PATH (an rPPG-Toolbox checkout): its own path on the same 60 s video in a fresh process
+   (UBFCrPPGLoader.read_video, then BaseLoader.preprocess with Haar every 30 frames, 1.5x box, 128x128,
+   DiffNormalized, 128-frame chunks, saved as .npy), frames/s and peak memory.
 
 Every measurement runs in its own child process, started from this lean parent: on Linux ru_maxrss
 survives fork+exec, so a child started by a big parent would report the parent's peak.
 
 The test videos loop a face video given on the command line (resized to 640x480), e.g.
-    python bench/preprocess_throughput.py --video path/to/face_video.avi
+    python bench/preprocess_throughput.py --video ../shared/data/real/physrecorder_v01/video_ZIP_H264.avi
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
 import os
+import pstats
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +81,7 @@ def recording_for(video: Path, seconds: int):
 
 
 def decord_decode(video: Path, chunk: int, batch: bool = False) -> tuple[int, float]:
-    """Bare decode with decord into uint8 chunks of `chunk` frames, nothing else."""
+    """Bare decode with decord into uint8 RGB chunks of `chunk` frames, nothing else."""
     from benchmark.data.video import import_decord
 
     decord = import_decord()
@@ -87,6 +97,37 @@ def decord_decode(video: Path, chunk: int, batch: bool = False) -> tuple[int, fl
         for i in range(count):
             out[i] = vr.next().asnumpy()
     return n, time.perf_counter() - start
+
+
+def pyav_decode(video: Path, chunk: int, shared: bool) -> tuple[int, float]:
+    """Bare decode with PyAV (frame threads) into uint8 RGB chunks: `frame.to_ndarray(format="rgb24")`, or
+    (`shared`) one converter for the whole pass."""
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    start = time.perf_counter()
+    sws = VideoReformatter()
+    n = 0
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        out = np.empty((chunk, H, W, 3), np.uint8)
+        for frame in container.decode(stream):
+            if shared:
+                out[n % chunk] = sws.reformat(frame, format="rgb24", threads=1).to_ndarray()
+            else:
+                out[n % chunk] = frame.to_ndarray(format="rgb24")
+            n += 1
+            if n % chunk == 0:
+                out = np.empty((chunk, H, W, 3), np.uint8)
+    return n, time.perf_counter() - start
+
+
+BARE = {
+    "pyav to_ndarray": lambda video, chunk: pyav_decode(video, chunk, shared=False),
+    "pyav one converter": lambda video, chunk: pyav_decode(video, chunk, shared=True),
+    "decord next": lambda video, chunk: decord_decode(video, chunk),
+}
 
 
 def pipeline(video: Path, seconds: int, cache_root: Path) -> tuple[int, float, dict]:
@@ -112,14 +153,99 @@ def child_throughput(video: Path, seconds: int, repeats: int) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         pipeline(video, seconds, Path(tmp))  # warm-up: imports, page cache, content hash
-        decord_fps, ours_fps = [], []
-        for _ in range(repeats):  # alternate, so machine load drifts hit both alike
-            n, t = decord_decode(video, CHUNK)
-            decord_fps.append(n / t)
+        for decode in BARE.values():
+            decode(video, CHUNK)
+        rates: dict[str, list[float]] = {name: [] for name in (*BARE, "ours")}
+        for _ in range(repeats):  # alternate, so machine load drifts hit all alike
+            for name, decode in BARE.items():
+                n, t = decode(video, CHUNK)
+                rates[name].append(n / t)
             n, t, faces = pipeline(video, seconds, Path(tmp))
-            ours_fps.append(n / t)
+            rates["ours"].append(n / t)
         n_batch, t_batch = decord_decode(video, CHUNK, batch=True)
-    return {"frames": n, "faces": faces, "decord": decord_fps, "ours": ours_fps, "batch": n_batch / t_batch}
+    return {"frames": n, "faces": faces, "rates": rates, "batch": n_batch / t_batch}
+
+
+def child_profile(video: Path, seconds: int, top: int) -> dict:
+    """cProfile of one build with decoding in this thread (prefetch off), so the profile sees every stage."""
+    from benchmark.data import preprocess
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pipeline(video, seconds, Path(tmp))  # warm-up
+        preprocess.prefetch = lambda chunks, depth=1: chunks
+        profile = cProfile.Profile()
+        cpu = time.process_time()
+        profile.enable()
+        n, t, _ = pipeline(video, seconds, Path(tmp))
+        profile.disable()
+        cpu = time.process_time() - cpu
+    text = io.StringIO()
+    pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(top)
+    lines = text.getvalue().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.strip().startswith("ncalls"))
+    return {"frames": n, "seconds": t, "cpu": cpu, "table": lines[first : first + top + 1]}
+
+
+def dataset_recordings(video: Path, n: int, seconds: int) -> list:
+    return [replace(recording_for(video, seconds), id=f"rec{i}") for i in range(n)]
+
+
+def child_dataset(video: Path, seconds: int, n: int, repeats: int) -> dict:
+    from benchmark.data.face import FaceConfig
+    from benchmark.data.preprocess import preprocess_many
+
+    recordings = dataset_recordings(video, n, seconds)
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        preprocess_many(recordings[:1], "raw", FaceConfig(), 128, 1, Path(tmp), rebuild=True)  # warm-up
+        for _ in range(repeats):
+            for workers in rates:
+                start = time.perf_counter()
+                done = preprocess_many(recordings, "raw", FaceConfig(), 128, workers, Path(tmp), rebuild=True)
+                elapsed = time.perf_counter() - start
+                bad = [k for k, v in done.items() if isinstance(v, BaseException)]
+                if bad:
+                    raise SystemExit(f"recordings failed: {bad}: {done[bad[0]]}")
+                rates[workers].append(sum(len(v) for v in done.values()) / elapsed)
+    return {"recordings": n, "frames": n * seconds * FPS, "rates": {str(k): v for k, v in rates.items()}}
+
+
+def child_toolbox(video: Path, toolbox: Path) -> dict:
+    """rPPG-Toolbox's own preprocessing of one video, called from its checkout (nothing of it is copied)."""
+    from types import SimpleNamespace as NS
+
+    os.chdir(toolbox)  # its Haar cascade path is relative to the checkout
+    sys.path.insert(0, str(toolbox))
+    from dataset.data_loader.BaseLoader import BaseLoader
+    from dataset.data_loader.UBFCrPPGLoader import UBFCrPPGLoader
+
+    config = NS(
+        CROP_FACE=NS(
+            DO_CROP_FACE=True,
+            BACKEND="HC",
+            USE_LARGE_FACE_BOX=True,
+            LARGE_BOX_COEF=1.5,
+            DETECTION=NS(
+                DO_DYNAMIC_DETECTION=True, DYNAMIC_DETECTION_FREQUENCY=30, USE_MEDIAN_FACE_BOX=False
+            ),
+        ),
+        RESIZE=NS(W=128, H=128),
+        DATA_TYPE=["DiffNormalized"],
+        LABEL_TYPE="DiffNormalized",
+        DO_CHUNK=True,
+        CHUNK_LENGTH=128,
+    )
+    loader = BaseLoader.__new__(BaseLoader)  # its methods only: no dataset folder, no config file
+    start = time.perf_counter()
+    frames = UBFCrPPGLoader.read_video(str(video))
+    bvps = np.sin(np.arange(len(frames)) / FPS * 2 * np.pi * 1.2)
+    clips, labels = loader.preprocess(frames, bvps, config)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (clip, label) in enumerate(zip(clips, labels)):
+            np.save(Path(tmp) / f"input{i}.npy", clip)
+            np.save(Path(tmp) / f"label{i}.npy", label)
+    elapsed = time.perf_counter() - start
+    return {"frames": len(frames), "seconds": elapsed, "peak": peak_mib()}
 
 
 def child_memory(video: Path, seconds: int) -> dict:
@@ -144,16 +270,43 @@ def run_child(*args: str) -> dict:
 
 
 def report_throughput(row: dict) -> None:
-    d, o = float(np.median(row["decord"])), float(np.median(row["ours"]))
+    medians = {name: float(np.median(values)) for name, values in row["rates"].items()}
     print(f"video: {row['frames']} frames {W}x{H} @ {FPS} fps H.264; face detections {row['faces']}")
-    runs = {
-        "decord bare decode (next)": (d, row["decord"]),
-        "decode+detect+crop+resize+write": (o, row["ours"]),
-    }
-    for name, (median, values) in runs.items():
-        print(f"{name:32s}: {median:7.1f} frames/s (median; runs {', '.join(f'{v:.0f}' for v in values)})")
-    print(f"{'decord get_batch (reference)':32s}: {row['batch']:7.1f} frames/s")
-    print(f"ratio pipeline / bare decode: {o / d:.2f}  (target >= 0.5)")
+    for name, values in row["rates"].items():
+        label = "ours: decode+detect+crop+resize+write" if name == "ours" else f"bare decode, {name}"
+        runs = ", ".join(f"{v:.0f}" for v in values)
+        print(f"{label:40s}: {medians[name]:7.1f} frames/s (median; runs {runs})")
+    print(f"{'decord get_batch (reference)':40s}: {row['batch']:7.1f} frames/s")
+    fastest = max((name for name in medians if name != "ours"), key=medians.get)
+    ratio = medians["ours"] / medians[fastest]
+    print(f"ratio pipeline / fastest bare decode ({fastest}): {ratio:.2f}  (target >= 0.5)")
+
+
+def report_profile(row: dict) -> None:
+    n = row["frames"]
+    print(
+        f"profile (cProfile, decode in the calling thread): {n} frames in {row['seconds']:.2f} s under the "
+        f"profiler, {row['cpu'] / n * 1e3:.2f} ms CPU per frame; top entries by own time:"
+    )
+    for line in row["table"]:
+        print("  " + line)
+
+
+def report_dataset(row: dict) -> None:
+    one, two = (float(np.median(row["rates"][k])) for k in ("1", "2"))
+    print(f"dataset: {row['recordings']} recordings, {row['frames']} frames, preprocess_many")
+    for k, median in (("1", one), ("2", two)):
+        runs = ", ".join(f"{v:.0f}" for v in row["rates"][k])
+        print(f"  {k} worker{'s' if k != '1' else ' '}: {median:7.1f} frames/s (median; runs {runs})")
+    print(f"ratio 2 workers / 1 worker: {two / one:.2f}  (target >= 1.6)")
+
+
+def report_toolbox(row: dict, ours: float) -> None:
+    rate = row["frames"] / row["seconds"]
+    print(
+        f"rPPG-Toolbox path (read_video + preprocess + save): {rate:.1f} frames/s, peak ru_maxrss "
+        f"{row['peak']['ru_maxrss']:.0f} MiB; ours / toolbox: {ours / rate:.1f}x"
+    )
 
 
 def report_memory(rows: dict[int, dict]) -> None:
@@ -166,7 +319,9 @@ def report_memory(rows: dict[int, dict]) -> None:
             f"{row['frames'] / row['seconds']:.0f} frames/s)"
         )
     short, long = (rows[s]["peak"]["ru_maxrss"] for s in sorted(rows))
-    print(f"ratio 5-minute / 1-minute peak ru_maxrss: {long / short:.3f}  (target: < 1 GB each, within 20%)")
+    print(
+        f"ratio 5-minute / 1-minute peak ru_maxrss: {long / short:.3f}  (target: < 300 MB each, within 20%)"
+    )
 
 
 def main() -> int:
@@ -177,6 +332,9 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "rppg_bench_preprocess")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-dataset", action="store_true")
+    parser.add_argument("--profile-top", type=int, default=15, help="profile entries to print (0: none)")
+    parser.add_argument("--toolbox", type=Path, help="an rPPG-Toolbox checkout: also time its own path")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -186,6 +344,9 @@ def main() -> int:
             "make": lambda: make_video(Path(rest[0]), Path(rest[1]), int(rest[2])) or {},
             "throughput": lambda: child_throughput(Path(rest[0]), int(rest[1]), int(rest[2])),
             "memory": lambda: child_memory(Path(rest[0]), int(rest[1])),
+            "profile": lambda: child_profile(Path(rest[0]), int(rest[1]), int(rest[2])),
+            "dataset": lambda: child_dataset(Path(rest[0]), int(rest[1]), int(rest[2]), int(rest[3])),
+            "toolbox": lambda: child_toolbox(Path(rest[0]), Path(rest[1])),
         }
         print(json.dumps(jobs[what]()))
         return 0
@@ -198,7 +359,20 @@ def main() -> int:
     for seconds, video in videos.items():
         if not video.exists():
             run_child("make", str(args.video), str(video), str(seconds))
-    report_throughput(run_child("throughput", str(videos[60]), "60", str(args.repeats)))
+    throughput = run_child("throughput", str(videos[60]), "60", str(args.repeats))
+    report_throughput(throughput)
+    if args.profile_top:
+        report_profile(run_child("profile", str(videos[60]), "60", str(args.profile_top)))
+    if not args.skip_dataset:
+        short = args.work / f"face_20s_{W}x{H}.mp4"
+        if not short.exists():
+            run_child("make", str(args.video), str(short), "20")
+        report_dataset(run_child("dataset", str(short), "20", "8", str(args.repeats)))
+    if args.toolbox:
+        report_toolbox(
+            run_child("toolbox", str(videos[60]), str(args.toolbox.resolve())),
+            float(np.median(throughput["rates"]["ours"])),
+        )
     if not args.skip_memory:
         report_memory({s: run_child("memory", str(v), str(s)) for s, v in videos.items()})
     print(f"load average at the end {os.getloadavg()[0]:.2f}")

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.data.video import FrameChunk, RGBChunk
 from benchmark.errors import ConfigError, NoFaceError
 from benchmark.paths import atomic_write
 from benchmark.registry import Registry
@@ -262,42 +263,47 @@ class FaceTracker:
         """True when `new` differs from the held box by less than hold_tolerance of its side everywhere."""
         return bool(np.all(np.abs(new - self.box) <= self.config.hold_tolerance * self.box[2]))
 
-    def _crop(self, frame: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    def _crop(self, frames: FrameChunk, i: int, out: FaceChunk, j: int) -> None:
+        """Crop of frame i of `frames` with the held box, resized into out.crops[j]."""
         import cv2
 
-        x0, y0, side = crop_window(box, frame.shape[0], frame.shape[1])
-        crop = cv2.resize(
-            frame[y0 : y0 + side, x0 : x0 + side], (self.size, self.size), interpolation=cv2.INTER_AREA
-        )
-        return crop, (x0, y0, side, side)
+        x0, y0, side = crop_window(self.box, frames.height, frames.width)
+        window = frames.region(i, x0, y0, side, side)  # only this window is converted to RGB
+        out.crops[j] = cv2.resize(window, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        out.boxes[j] = (x0, y0, side, side)
 
-    def process(self, frames: np.ndarray, start: int) -> FaceChunk:
-        """Crops frames start..start+n-1 (consecutive calls must cover the video in order)."""
+    def process(self, frames: np.ndarray | FrameChunk, start: int) -> FaceChunk:
+        """Crops frames start..start+n-1 (consecutive calls must cover the video in order).
+
+        `frames` is uint8 RGB [n, H, W, 3] or a FrameChunk (VideoReader.iter_frame_chunks), which converts
+        to RGB only the frames it detects in and the crop windows: the same crops, less work."""
+        if not isinstance(frames, FrameChunk):
+            frames = RGBChunk(np.asarray(frames))
         n = len(frames)
         out = FaceChunk(
             crops=np.zeros((n, self.size, self.size, 3), np.uint8),
             boxes=np.full((n, 4), -1, np.int32),
             face_missing=np.zeros(n, bool),
         )
-        for i, frame in enumerate(frames):
+        for i in range(n):
             index = start + i
-            if index >= self.next_detection and self._update(frame, index):
+            if index >= self.next_detection and self._update(frames.rgb(i), index):
                 self._backfill(frames, out, i)
             if self._held(index):
-                out.crops[i], out.boxes[i] = self._crop(frame, self.box)
+                self._crop(frames, i, out, i)
             else:
                 out.face_missing[i] = True
                 if self.box is not None:  # keep the last box's crop, flagged, so the signal stays continuous
-                    out.crops[i], out.boxes[i] = self._crop(frame, self.box)
+                    self._crop(frames, i, out, i)
         self.missing += int(out.face_missing.sum())
         return out
 
-    def _backfill(self, frames: np.ndarray, out: FaceChunk, i: int) -> None:
+    def _backfill(self, frames: FrameChunk, out: FaceChunk, i: int) -> None:
         """Frames of this chunk just before a detection, marked missing but within max_gap, get its box."""
         for j in range(i - 1, max(i - 1 - self.max_gap, -1), -1):
             if not out.face_missing[j]:
                 break
-            out.crops[j], out.boxes[j] = self._crop(frames[j], self.box)
+            self._crop(frames, j, out, j)
             out.face_missing[j] = False
 
     def finish(self) -> dict:

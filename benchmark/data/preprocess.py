@@ -14,12 +14,16 @@ import contextlib
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
+import pickle
 import queue
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -40,6 +44,8 @@ ARRAYS = ("ppg", "boxes", "face_missing")
 CHUNK = 64  # frames decoded at once: 64 x 640x480x3 = 59 MB, whatever the video's length
 # Decode passes this process ran (tests prove a cache hit decodes nothing).
 DECODE_COUNT = {"n": 0}
+WORKERS_ENV = "RPPG_PREPROCESS_WORKERS"
+MAX_DEFAULT_WORKERS = 4  # each worker holds ~200 MB (its imports, one recording's chunks in flight)
 
 
 @dataclass
@@ -196,7 +202,7 @@ def _build(recording: Recording, level: CompressionLevel, face: FaceConfig, size
     boxes, missing = [], []
     with open_video(compressed.path, recording.fps) as reader, open(tmp / FRAMES, "wb") as out:
         source = {"decoded": compressed.path.name, "width": reader.width, "height": reader.height}
-        for chunk in prefetch(reader.iter_chunks(CHUNK)):
+        for chunk in prefetch(reader.iter_frame_chunks(CHUNK)):
             result = tracker.process(chunk, n)
             out.write(result.crops.tobytes())
             boxes.append(result.boxes)
@@ -304,3 +310,149 @@ def preprocess_recording(
         raise DataError(final, "preprocessed entry unreadable right after writing it")
     entry.cached = not published
     return entry
+
+
+def available_cores() -> int:
+    """Cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_workers() -> int:
+    """Processes preprocess_many uses: $RPPG_PREPROCESS_WORKERS, else one per core (at most 4)."""
+    value = os.environ.get(WORKERS_ENV, "").strip()
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            log.warning("%s=%r is not a number; using one worker per core", WORKERS_ENV, value)
+    return max(1, min(available_cores(), MAX_DEFAULT_WORKERS))
+
+
+def _worker_init(threads: int) -> None:
+    """A worker process decodes and resizes with `threads` threads: the pool's workers share the cores."""
+    import cv2
+
+    from benchmark.data import video
+
+    video.DECODE_THREADS["n"] = threads
+    cv2.setNumThreads(threads)
+
+
+def _portable(err: BaseException):
+    """`err` as something that survives the trip back from a worker process: DataError and its kinds take
+    (path, problem), which pickle cannot rebuild from their message alone."""
+    if isinstance(err, DataError):
+        return ("data-error", type(err), err.path, err.problem)
+    try:
+        return pickle.loads(pickle.dumps(err))
+    except Exception:  # noqa: BLE001 - anything that cannot be rebuilt is named by its type and message
+        return RuntimeError(f"{type(err).__name__}: {err}")
+
+
+def _rebuilt(value) -> BaseException:
+    if isinstance(value, tuple) and value[0] == "data-error":
+        return value[1](value[2], value[3])
+    return value
+
+
+def _build_in_worker(recording, level, face, size, cache_root, rebuild) -> tuple[str, object]:
+    try:
+        entry = preprocess_recording(recording, level, face, size, cache_root, rebuild=rebuild)
+    except Exception as err:  # noqa: BLE001 - one bad recording fails alone, in the parent's result
+        return "error", _portable(err)
+    return "ok", (str(entry.path), entry.cached)
+
+
+def preprocess_many(
+    recordings: Sequence[Recording],
+    level: str | CompressionLevel = "raw",
+    face: FaceConfig | None = None,
+    size: int = 128,
+    workers: int | None = None,
+    cache_root: Path | None = None,
+    rebuild: bool = False,
+) -> dict[str, Preprocessed | BaseException]:
+    """preprocess_recording for many recordings, `workers` at a time in worker processes.
+
+    Entries already in the cache are read here without starting a worker. The others are built by a pool of
+    spawned processes (safe beside torch and CUDA in the caller), each decoding one recording at a time with
+    cores / workers decoding threads, so memory is bounded by the worker count (about 200 MB each) whatever
+    the recordings' lengths. Entries publish atomically: a sweep sharing the cache may build the same ones.
+
+    Args:
+        recordings: the recordings, at one compression level.
+        workers: processes (default default_workers(): $RPPG_PREPROCESS_WORKERS, else one per core, at most
+            4); 1 builds them one after another in this process.
+        level, face, size, cache_root, rebuild: as preprocess_recording.
+
+    Returns:
+        recording key -> its Preprocessed, or the exception building it raised (a recording that fails does
+        not stop the others), in the order of `recordings`.
+    """
+    face = face or FaceConfig()
+    level = get_level(level)
+    root = Path(cache_root) if cache_root is not None else cache_dir() / "preprocessed"
+    results: dict[str, Preprocessed | BaseException] = {}
+    todo = []
+    for recording in recordings:
+        if recording.key in results or any(r.key == recording.key for r in todo):
+            continue
+        if not rebuild:
+            try:
+                entry = load_entry(root / cache_key(recording, level, face, size))
+            except Exception as err:  # noqa: BLE001 - e.g. the video vanished: that recording fails
+                results[recording.key] = err
+                continue
+            if entry is not None:
+                results[recording.key] = entry
+                continue
+        todo.append(recording)
+    workers = min(default_workers() if workers is None else max(1, int(workers)), len(todo))
+    if workers > 1:
+        results.update(_build_in_pool(todo, level, face, size, root, rebuild, workers))
+        todo = [r for r in todo if r.key not in results]
+    for recording in todo:  # one worker, or what a broken pool left
+        try:
+            results[recording.key] = preprocess_recording(recording, level, face, size, root, rebuild=rebuild)
+        except Exception as err:  # noqa: BLE001 - one bad recording fails alone
+            results[recording.key] = err
+    return {r.key: results[r.key] for r in recordings}
+
+
+def _build_in_pool(
+    todo, level, face, size, root, rebuild, workers
+) -> dict[str, Preprocessed | BaseException]:
+    threads = max(1, available_cores() // workers)
+    done: dict[str, Preprocessed | BaseException] = {}
+    context = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_worker_init, initargs=(threads,)
+        ) as pool:
+            futures = {pool.submit(_build_in_worker, r, level, face, size, root, rebuild): r for r in todo}
+            for future in as_completed(futures):
+                recording = futures[future]
+                try:
+                    status, value = future.result()
+                except BrokenProcessPool:
+                    raise
+                except Exception as err:  # noqa: BLE001 - e.g. the recording could not be sent to the worker
+                    done[recording.key] = err
+                    continue
+                if status == "error":
+                    done[recording.key] = _rebuilt(value)
+                    continue
+                path, cached = value
+                entry = load_entry(Path(path))
+                if entry is None:
+                    done[recording.key] = DataError(
+                        Path(path), "preprocessed entry unreadable after a worker wrote it"
+                    )
+                    continue
+                entry.cached = cached
+                done[recording.key] = entry
+    except BrokenProcessPool as err:  # a worker died (killed, out of memory): the rest are built here
+        log.warning(
+            "preprocessing worker pool broke (%s); building the remaining recordings in this process", err
+        )
+    return done

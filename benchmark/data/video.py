@@ -24,6 +24,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 DEFAULT_IMAGE_FPS = 30.0
 # A container that declares more frames than can be read by more than this is truncated.
 TRUNCATION_TOLERANCE = (2, 0.02)  # (frames, fraction of the declared count)
+# FFmpeg decoding threads per video (0: FFmpeg's choice, one per core); worker processes that each decode a
+# recording of their own set it lower (benchmark.data.preprocess.preprocess_many).
+DECODE_THREADS = {"n": 0}
 
 
 class BackendCannotOpen(Exception):
@@ -55,6 +58,20 @@ class VideoReader:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
         yield from self._chunks(chunk_size, start, stop)
+
+    def iter_frame_chunks(
+        self, chunk_size: int = 256, start: int = 0, stop: int | None = None
+    ) -> Iterator[FrameChunk]:
+        """Like iter_chunks, as FrameChunks: frames that a consumer converts to RGB only where it needs to
+        (video files in planar 4:2:0 or packed RGB stay as decoded), pixel-identical to iter_chunks."""
+        start, stop = self._bounds(start, stop)
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        yield from self._frame_chunks(chunk_size, start, stop)
+
+    def _frame_chunks(self, chunk_size: int, start: int, stop: int) -> Iterator[FrameChunk]:
+        for chunk in self._chunks(chunk_size, start, stop):
+            yield RGBChunk(chunk)
 
     def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Frames start..stop-1 in one array [n, H, W, 3]: for short clips; stream whole videos."""
@@ -102,6 +119,184 @@ class VideoReader:
                 f"frame {first} has shape {chunk.shape[1:]}, expected {(self.height, self.width, 3)}",
             )
         return chunk
+
+
+class FrameChunk:
+    """Consecutive decoded frames that become RGB only where they are asked for: `rgb(i)` is frame i and
+    `region(i, x0, y0, w, h)` a window of it, each pixel-identical to what `iter_chunks` yields for that
+    frame. The face stage converts a whole frame only where it detects (every 30 frames) and otherwise just
+    the face window, so most of each frame is never converted to RGB."""
+
+    height: int
+    width: int
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def rgb(self, i: int) -> np.ndarray:
+        """Frame i as uint8 RGB [H, W, 3]."""
+        raise NotImplementedError
+
+    def region(self, i: int, x0: int, y0: int, w: int, h: int) -> np.ndarray:
+        """rgb(i)[y0:y0+h, x0:x0+w] (the window must lie inside the frame)."""
+        return self.rgb(i)[y0 : y0 + h, x0 : x0 + w]
+
+    def to_rgb(self) -> np.ndarray:
+        """All frames as uint8 RGB [n, H, W, 3]."""
+        out = np.empty((len(self), self.height, self.width, 3), np.uint8)
+        for i in range(len(self)):
+            out[i] = self.rgb(i)
+        return out
+
+
+class RGBChunk(FrameChunk):
+    """Frames already in RGB (image folders, pixel formats without a window path)."""
+
+    def __init__(self, frames: np.ndarray):
+        self.frames = frames
+        self.height, self.width = frames.shape[1:3]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def rgb(self, i: int) -> np.ndarray:
+        return self.frames[i]
+
+    def region(self, i: int, x0: int, y0: int, w: int, h: int) -> np.ndarray:
+        return self.frames[i, y0 : y0 + h, x0 : x0 + w]
+
+    def to_rgb(self) -> np.ndarray:
+        return self.frames
+
+
+class PackedRGBChunk(FrameChunk):
+    """Frames in a packed 8-bit RGB layout as decoded (SynthPulse's FFV1 bgr0 masters): RGB is a reorder."""
+
+    def __init__(self, data: np.ndarray, order: tuple[int, int, int]):
+        self.data, self.order = data, list(order)
+        self.height, self.width = data.shape[1:3]
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def rgb(self, i: int) -> np.ndarray:
+        return self.data[i][..., self.order]
+
+    def region(self, i: int, x0: int, y0: int, w: int, h: int) -> np.ndarray:
+        return self.data[i, y0 : y0 + h, x0 : x0 + w][..., self.order]
+
+
+class YUV420Chunk(FrameChunk):
+    """Frames kept planar 4:2:0 as decoded (H.264, HEVC, MPEG-4: 1.5 bytes a pixel instead of RGB's 3).
+
+    A window converts through the converter `frame.to_ndarray(format="rgb24")` uses (FFmpeg's swscale),
+    widened to even rows and to multiples of 16 columns so that chroma samples and the converter's vector
+    blocks fall as they do in the whole frame. The reader checks the identity on each pass's first frame.
+    """
+
+    def __init__(self, fmt: str, y: np.ndarray, u: np.ndarray, v: np.ndarray, tags: list[tuple[int, int]]):
+        self.format, self.y, self.u, self.v, self.tags = fmt, y, u, v, tags
+        self.height, self.width = y.shape[1:3]
+        self._sws = None
+
+    def __len__(self) -> int:
+        return len(self.tags)
+
+    def rgb(self, i: int) -> np.ndarray:
+        return self._convert(i, 0, 0, self.width, self.height)
+
+    def region(self, i: int, x0: int, y0: int, w: int, h: int) -> np.ndarray:
+        ax0, ay0 = x0 - x0 % 16, y0 - y0 % 2
+        ax1 = min(self.width, -(-(x0 + w) // 16) * 16)
+        ay1 = min(self.height, y0 + h + (y0 + h) % 2)
+        rgb = self._convert(i, ax0, ay0, ax1 - ax0, ay1 - ay0)
+        return rgb[y0 - ay0 : y0 - ay0 + h, x0 - ax0 : x0 - ax0 + w]
+
+    def _convert(self, i: int, x0: int, y0: int, w: int, h: int) -> np.ndarray:
+        """RGB of the window at even (x0, y0) with even w, h (or reaching the frame's edge)."""
+        import av
+        from av.video.reformatter import VideoReformatter
+
+        frame = av.VideoFrame(w, h, self.format)
+        cx, cy, cw, ch = x0 // 2, y0 // 2, (w + 1) // 2, (h + 1) // 2
+        sources = (self.y[i, y0 : y0 + h, x0 : x0 + w], self.u[i, cy : cy + ch, cx : cx + cw])
+        sources += (self.v[i, cy : cy + ch, cx : cx + cw],)
+        for plane, source in zip(frame.planes, sources):
+            plane_rows(plane, 1)[:] = source
+        frame.colorspace, frame.color_range = self.tags[i]
+        if self._sws is None:  # one converter per chunk: a new one per frame costs more than converting
+            self._sws = VideoReformatter()
+        return self._sws.reformat(frame, format="rgb24", threads=1).to_ndarray()
+
+
+def plane_rows(plane, channels: int) -> np.ndarray:
+    """uint8 view [rows, width * channels] of one plane of a PyAV frame, without its row padding."""
+    pitch = abs(plane.line_size)
+    rows = np.frombuffer(plane, np.uint8, count=pitch * plane.height).reshape(plane.height, pitch)
+    return rows[:, : plane.width * channels]
+
+
+# Pixel formats decoded into FrameChunks without converting whole frames: planar 4:2:0 (a window converts
+# through swscale) and packed RGB (RGB is a channel reorder: bytes per pixel, R, G, B byte offsets).
+YUV420_FORMATS = ("yuv420p", "yuvj420p")
+PACKED_RGB_FORMATS = {
+    "rgb24": (3, (0, 1, 2)),
+    "bgr24": (3, (2, 1, 0)),
+    "rgb0": (4, (0, 1, 2)),
+    "bgr0": (4, (2, 1, 0)),
+    "rgba": (4, (0, 1, 2)),
+    "bgra": (4, (2, 1, 0)),
+}
+
+
+class _FrameBuffer:
+    """Fills one FrameChunk frame by frame from PyAV frames of one pixel format and size."""
+
+    def __init__(self, fmt: str, n: int, height: int, width: int):
+        self.format, self.n, self.filled = fmt, n, 0
+        if fmt in YUV420_FORMATS:
+            ch, cw = (height + 1) // 2, (width + 1) // 2
+            self.planes = [np.empty((n, height, width), np.uint8)]
+            self.planes += [np.empty((n, ch, cw), np.uint8), np.empty((n, ch, cw), np.uint8)]
+            self.channels = [1, 1, 1]
+            self.tags: list[tuple[int, int]] = []
+        else:
+            depth, self.order = PACKED_RGB_FORMATS[fmt]
+            self.planes = [np.empty((n, height, width * depth), np.uint8)]
+            self.channels = [depth]
+            self.depth = depth
+
+    def add(self, frame) -> None:
+        for target, plane, channels in zip(self.planes, frame.planes, self.channels):
+            target[self.filled] = plane_rows(plane, channels)
+        if self.format in YUV420_FORMATS:
+            self.tags.append((frame.colorspace, frame.color_range))
+        self.filled += 1
+
+    def chunk(self) -> FrameChunk:
+        k = self.filled
+        if self.format in YUV420_FORMATS:
+            return YUV420Chunk(self.format, *(p[:k] for p in self.planes), self.tags)
+        data = self.planes[0][:k]
+        return PackedRGBChunk(data.reshape(k, data.shape[1], -1, self.depth), self.order)
+
+
+def window_path_holds(frame, expected: np.ndarray) -> bool:
+    """True when FrameChunk conversion of `frame` (whole, and windows at odd places) gives `expected`
+    (its `to_ndarray(format="rgb24")`): checked on the first frame of every pass, so a pixel format or
+    converter that would not be identical falls back to whole-frame RGB instead of changing pixels."""
+    h, w = expected.shape[:2]
+    buffer = _FrameBuffer(frame.format.name, 1, h, w)
+    buffer.add(frame)
+    chunk = buffer.chunk()
+    if not np.array_equal(chunk.rgb(0), expected):
+        return False
+    windows = [(1, 1, w - 2, h - 2), (w // 3 + 1, h // 5 + 1, w // 2 - 1, h // 2 + 1), (w - 3, h - 3, 3, 3)]
+    for x0, y0, ww, hh in windows:
+        if ww > 0 and hh > 0:
+            if not np.array_equal(chunk.region(0, x0, y0, ww, hh), expected[y0 : y0 + hh, x0 : x0 + ww]):
+                return False
+    return True
 
 
 def _check_count(path: Path, readable: int, declared: int | None) -> None:
@@ -167,25 +362,25 @@ class VideoFileReader(VideoReader):
             raise BackendCannotOpen(f"{_short(err)}") from None
         _check_count(path, self.num_frames, declared)
 
-    def _chunks(self, chunk_size: int, start: int, stop: int) -> Iterator[np.ndarray]:
+    def _decoded(self, start: int, stop: int):
+        """(index, PyAV frame) of frames start..stop-1 in order (earlier frames are decoded, not yielded);
+        FFmpeg's errors become a DataError naming the frame."""
         import av
 
-        index, filled = 0, 0
-        chunk = np.empty((min(chunk_size, stop - start), self.height, self.width, 3), np.uint8)
+        index = 0
         try:
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
-                for frame in container.decode(stream):
-                    if index >= stop:
+                if DECODE_THREADS["n"]:
+                    stream.codec_context.thread_count = DECODE_THREADS["n"]
+                frames = container.decode(stream)
+                while index < stop:
+                    frame = next(frames, None)
+                    if frame is None:
                         break
-                    if index >= start:  # frames before start are decoded but not converted
-                        chunk[filled] = self._check_shape(frame.to_ndarray(format="rgb24")[None], index)[0]
-                        filled += 1
-                        if filled == len(chunk):
-                            yield chunk
-                            chunk = np.empty((min(chunk_size, stop - index - 1), *chunk.shape[1:]), np.uint8)
-                            filled = 0
+                    if index >= start:
+                        yield index, frame
                     index += 1
         except DataError:
             raise
@@ -193,6 +388,66 @@ class VideoFileReader(VideoReader):
             raise DataError(self.path, f"cannot decode frame {index}: {_short(err)}") from None
         if index < stop:
             raise DataError(self.path, f"video ended after {index} frames, expected {stop}")
+
+    def _chunks(self, chunk_size: int, start: int, stop: int) -> Iterator[np.ndarray]:
+        for chunk in self._decode_chunks(chunk_size, start, stop, windows=False):
+            yield chunk.to_rgb()
+
+    def _frame_chunks(self, chunk_size: int, start: int, stop: int) -> Iterator[FrameChunk]:
+        yield from self._decode_chunks(chunk_size, start, stop, windows=True)
+
+    def _decode_chunks(self, chunk_size: int, start: int, stop: int, windows: bool) -> Iterator[FrameChunk]:
+        """One decoding loop for both: RGBChunks, or (`windows`) frames kept in their decoded layout when
+        the pass's first frame shows that windows of it convert to the same pixels (window_path_holds)."""
+        from av.video.reformatter import VideoReformatter
+
+        sws = VideoReformatter()  # one converter for the pass: a new one per frame costs more than converting
+        fast, first_format, buffer, rgb, filled = None, None, None, None, 0
+        for index, frame in self._decoded(start, stop):
+            try:
+                if (frame.height, frame.width) != (self.height, self.width):
+                    raise DataError(
+                        self.path,
+                        f"frame {index} has shape {(frame.height, frame.width, 3)}, "
+                        f"expected {(self.height, self.width, 3)}",
+                    )
+                name = frame.format.name
+                if fast is None:
+                    first_format = name
+                    fast = windows and name in (*YUV420_FORMATS, *PACKED_RGB_FORMATS)
+                    fast = fast and window_path_holds(
+                        frame, sws.reformat(frame, format="rgb24", threads=1).to_ndarray()
+                    )
+                    if windows and not fast:
+                        logger.debug("%s: %s frames are converted whole", self.path, name)
+                if fast and name != first_format:
+                    fast = False  # the pixel format changed mid-stream: whole frames from here on
+                    if buffer is not None:
+                        yield buffer.chunk()
+                        buffer = None
+                if fast:
+                    if buffer is None:
+                        buffer = _FrameBuffer(name, min(chunk_size, stop - index), self.height, self.width)
+                    buffer.add(frame)
+                    if buffer.filled == buffer.n:
+                        yield buffer.chunk()
+                        buffer = None
+                    continue
+                if rgb is None:
+                    rgb = np.empty((min(chunk_size, stop - index), self.height, self.width, 3), np.uint8)
+                rgb[filled] = sws.reformat(frame, format="rgb24", threads=1).to_ndarray()
+            except DataError:
+                raise
+            except Exception as err:  # noqa: BLE001 - a frame FFmpeg cannot convert
+                raise DataError(self.path, f"cannot decode frame {index}: {_short(err)}") from None
+            filled += 1
+            if filled == len(rgb):
+                yield RGBChunk(rgb)
+                rgb, filled = None, 0
+        if buffer is not None and buffer.filled:
+            yield buffer.chunk()
+        if rgb is not None and filled:
+            yield RGBChunk(rgb[:filled])
 
     def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Frames start..stop-1 [n, H, W, 3], frame-accurate without decoding from the start (decord)."""
