@@ -41,6 +41,7 @@ import numpy as np
 
 FPS = 30
 W, H = 640, 480
+REGION_ENV = "RPPG_BENCH_DETECT_REGION"
 
 
 def make_video(source: Path, target: Path, seconds: int) -> None:
@@ -130,13 +131,19 @@ BARE = {
 }
 
 
-def pipeline(video: Path, seconds: int, cache_root: Path) -> tuple[int, float, dict]:
+def face_config():
+    """The face settings measured: the default, or --detect-region (passed to children in the environment)."""
     from benchmark.data.face import FaceConfig
+
+    return FaceConfig(detect_region=float(os.environ.get(REGION_ENV, "0")))
+
+
+def pipeline(video: Path, seconds: int, cache_root: Path) -> tuple[int, float, dict]:
     from benchmark.data.preprocess import preprocess_recording
 
     start = time.perf_counter()
     entry = preprocess_recording(
-        recording_for(video, seconds), "raw", FaceConfig(), 128, cache_root, rebuild=True
+        recording_for(video, seconds), "raw", face_config(), 128, cache_root, rebuild=True
     )
     return len(entry), time.perf_counter() - start, entry.meta["faces"]
 
@@ -191,17 +198,18 @@ def dataset_recordings(video: Path, n: int, seconds: int) -> list:
 
 
 def child_dataset(video: Path, seconds: int, n: int, repeats: int) -> dict:
-    from benchmark.data.face import FaceConfig
     from benchmark.data.preprocess import preprocess_many
 
     recordings = dataset_recordings(video, n, seconds)
     rates: dict[int, list[float]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory() as tmp:
-        preprocess_many(recordings[:1], "raw", FaceConfig(), 128, 1, Path(tmp), rebuild=True)  # warm-up
+        preprocess_many(recordings[:1], "raw", face_config(), 128, 1, Path(tmp), rebuild=True)  # warm-up
         for _ in range(repeats):
             for workers in rates:
                 start = time.perf_counter()
-                done = preprocess_many(recordings, "raw", FaceConfig(), 128, workers, Path(tmp), rebuild=True)
+                done = preprocess_many(
+                    recordings, "raw", face_config(), 128, workers, Path(tmp), rebuild=True
+                )
                 elapsed = time.perf_counter() - start
                 bad = [k for k, v in done.items() if isinstance(v, BaseException)]
                 if bad:
@@ -335,9 +343,17 @@ def main() -> int:
     parser.add_argument("--skip-dataset", action="store_true")
     parser.add_argument("--profile-top", type=int, default=15, help="profile entries to print (0: none)")
     parser.add_argument("--toolbox", type=Path, help="an rPPG-Toolbox checkout: also time its own path")
+    parser.add_argument(
+        "--detect-region",
+        type=float,
+        default=0.0,
+        help="FaceConfig.detect_region to measure (default 0: off)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.detect_region:
+        os.environ[REGION_ENV] = str(args.detect_region)
     if args.child:
         what, *rest = args.child
         jobs = {
@@ -354,7 +370,7 @@ def main() -> int:
         parser.error("--video is required")
     args.work.mkdir(parents=True, exist_ok=True)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"machine: {cores} cores available, load average {os.getloadavg()[0]:.2f}")
+    print(f"machine: {cores} cores available, load average {os.getloadavg()[0]:.2f}; {face_config()}")
     videos = {s: args.work / f"face_{s}s_{W}x{H}.mp4" for s in ((60,) if args.skip_memory else (60, 300))}
     for seconds, video in videos.items():
         if not video.exists():

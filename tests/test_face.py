@@ -207,3 +207,44 @@ def test_lightning_fit_survives_a_mediapipe_detector_in_the_same_process(tmp_pat
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "fit done" in proc.stdout
+
+
+def test_tracker_on_frame_chunks_matches_rgb_frames(physrecorder_dir):
+    """The preprocessing path hands the tracker FrameChunks (only windows converted to RGB): the crops and
+    boxes must be the bytes RGB frames give."""
+    path = real_video(physrecorder_dir)
+    _, crops, boxes, missing, _ = track(path, FaceConfig(), size=64, stop=200)
+    with open_video(path) as reader:
+        tracker = FaceTracker(FaceConfig(), 64, reader.fps, path)
+        parts, start = [], 0
+        for chunk in reader.iter_frame_chunks(64, 0, 200):
+            assert type(chunk).__name__ == "YUV420Chunk"
+            parts.append(tracker.process(chunk, start))
+            start += len(chunk)
+    np.testing.assert_array_equal(np.concatenate([p.crops for p in parts]), crops)
+    np.testing.assert_array_equal(np.concatenate([p.boxes for p in parts]), boxes)
+    np.testing.assert_array_equal(np.concatenate([p.face_missing for p in parts]), missing)
+
+
+def test_detect_region_is_opt_in_and_leaves_earlier_cache_keys_alone():
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    fields = asdict(FaceConfig())
+    del fields["detect_region"]  # the key the default config had before the field existed
+    before = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    assert FaceConfig().key() == before and FaceConfig(detect_region=0.0).key() == before
+    assert FaceConfig(detect_region=1.5).key() != before
+    with pytest.raises(ConfigError, match="detect_region"):
+        FaceConfig(detect_region=0.5)
+
+
+def test_detect_region_tracks_the_real_face(physrecorder_dir):
+    """Opt-in detection in a window around the held box: every sampled frame still finds the face, and the
+    boxes stay within a few pixels of whole-frame detection's (they are not identical: see FaceConfig)."""
+    path = real_video(physrecorder_dir)
+    tracker, _, boxes, missing, _ = track(path, FaceConfig(detect_region=1.5), size=32, stop=300)
+    _, _, whole, _, _ = track(path, FaceConfig(), size=32, stop=300)
+    assert tracker.finish() == {"sampled": 10, "detected": 10, "missing_frames": 0} and not missing.any()
+    assert np.abs(boxes - whole).max() <= 4

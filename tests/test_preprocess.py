@@ -209,3 +209,51 @@ def test_a_changed_ground_truth_gets_its_own_entry(clip, tmp_path):
     assert not np.allclose(moved.ppg, base.ppg)
     np.testing.assert_array_equal(np.asarray(moved.frames), np.asarray(base.frames))
     assert preprocess_recording(replace(clip), size=32, cache_root=tmp_path).path == base.path
+
+
+def test_preprocess_many_in_worker_processes_matches_one_by_one(physrecorder_dir, tmp_path):
+    """Two worker processes build the same bytes as preprocess_recording; a recording with no face fails
+    alone, with its named error; a second call reads every entry from the cache without a worker."""
+    clips = real_clips(physrecorder_dir, tmp_path / "clips", n_clips=2, length=90)
+    frames = [np.full((120, 160, 3), (40 + i, 90, 160), np.uint8) for i in range(30)]
+    empty = Recording(
+        "physclips",
+        "empty",
+        "s9",
+        write_video(tmp_path / "empty.mp4", frames),
+        np.zeros(40),
+        np.arange(40) / 30,
+        30.0,
+    )
+    recordings = [clips[0], empty, clips[1]]
+    built = preprocess.preprocess_many(recordings, size=32, workers=2, cache_root=tmp_path / "pool")
+    assert list(built) == [r.key for r in recordings]
+    assert isinstance(built[empty.key], NoFaceError)
+    assert "recording physclips/empty: no face found" in str(built[empty.key])
+    for clip in clips:
+        serial = preprocess_recording(clip, size=32, cache_root=tmp_path / "serial")
+        entry = built[clip.key]
+        assert not entry.cached and len(entry) == 90
+        np.testing.assert_array_equal(np.asarray(entry.frames), np.asarray(serial.frames))
+        np.testing.assert_array_equal(entry.boxes, serial.boxes)
+        np.testing.assert_array_equal(entry.ppg, serial.ppg)
+    decodes = preprocess.DECODE_COUNT["n"]
+    again = preprocess.preprocess_many(clips, size=32, workers=2, cache_root=tmp_path / "pool")
+    assert all(e.cached for e in again.values()) and preprocess.DECODE_COUNT["n"] == decodes
+
+
+def test_preprocess_many_default_workers(monkeypatch, clip, tmp_path):
+    """Small jobs build in this process (starting workers costs more); the worker count follows the
+    environment variable."""
+    monkeypatch.setenv(preprocess.WORKERS_ENV, "3")
+    assert preprocess.default_workers() == 3
+    monkeypatch.delenv(preprocess.WORKERS_ENV)
+    assert 1 <= preprocess.default_workers() <= preprocess.MAX_DEFAULT_WORKERS
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a pool was started for a small job")
+
+    monkeypatch.setattr(preprocess, "_build_in_pool", no_pool)
+    other = replace(clip, id="clip0-copy")
+    done = preprocess.preprocess_many([clip, other], size=32, cache_root=tmp_path)
+    assert [len(e) for e in done.values()] == [150, 150]

@@ -212,3 +212,75 @@ def test_png_frames_still_read_after_decord_is_loaded(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "libpng error" not in result.stderr
+
+
+def _yuv444_video(path, frames):
+    """H.264 in 4:4:4, a pixel format with no window path (whole frames convert)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.height, stream.width, stream.pix_fmt = *frames.shape[1:3], "yuv444p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize(
+    "codec,kind",
+    [
+        ("libx264", "YUV420Chunk"),
+        ("mpeg4", "YUV420Chunk"),
+        ("ffv1", "PackedRGBChunk"),
+        ("libx264rgb", "RGBChunk"),  # decodes to gbrp: whole frames
+        ("yuv444", "RGBChunk"),
+    ],
+)
+def test_frame_chunks_are_pixel_identical_to_rgb_chunks(tmp_path, codec, kind):
+    """FrameChunks keep frames as decoded and convert windows on demand: every frame and every window at
+    odd places, sizes and the frame's edges must equal what iter_chunks yields (the preprocessed bytes)."""
+    frames = make_frames(21, height=96, width=144, seed=5)
+    if codec == "yuv444":
+        path = _yuv444_video(tmp_path / "c444.mkv", frames)
+    else:
+        path = write_video(tmp_path / f"c_{codec}.mkv", frames, codec)
+    reader = open_video(path)
+    rgb = np.concatenate(list(reader.iter_chunks(8)))
+    chunks = list(reader.iter_frame_chunks(8, 2, 21))
+    assert {type(c).__name__ for c in chunks} == {kind}
+    assert [len(c) for c in chunks] == [8, 8, 3]
+    np.testing.assert_array_equal(np.concatenate([c.to_rgb() for c in chunks]), rgb[2:21])
+    rng = np.random.default_rng(0)
+    for c, first in zip(chunks, (2, 10, 18)):
+        for i in range(len(c)):
+            np.testing.assert_array_equal(c.rgb(i), rgb[first + i])
+            for _ in range(4):
+                w, h = int(rng.integers(1, 144)), int(rng.integers(1, 96))
+                x0, y0 = int(rng.integers(0, 144 - w + 1)), int(rng.integers(0, 96 - h + 1))
+                np.testing.assert_array_equal(
+                    c.region(i, x0, y0, w, h), rgb[first + i, y0 : y0 + h, x0 : x0 + w]
+                )
+            np.testing.assert_array_equal(c.region(i, 139, 91, 5, 5), rgb[first + i, 91:, 139:])
+
+
+def test_window_path_falls_back_when_conversion_would_differ(tmp_path, monkeypatch):
+    """When the first-frame check fails, the pass decodes whole RGB frames instead of changing pixels."""
+    from benchmark.data import video
+
+    frames = make_frames(6, height=48, width=64)
+    reader = open_video(write_video(tmp_path / "f.mp4", frames, "libx264"))
+    monkeypatch.setattr(video, "window_path_holds", lambda frame, expected: False)
+    chunks = list(reader.iter_frame_chunks(4))
+    assert [type(c).__name__ for c in chunks] == ["RGBChunk", "RGBChunk"]
+    np.testing.assert_array_equal(np.concatenate([c.frames for c in chunks]), reader.read())
+
+
+def test_png_folder_frame_chunks_are_rgb(tmp_path):
+    frames = make_frames(5)
+    write_png_folder(tmp_path / "png", frames)
+    chunks = list(open_video(tmp_path / "png").iter_frame_chunks(2))
+    assert [len(c) for c in chunks] == [2, 2, 1]
+    np.testing.assert_array_equal(np.concatenate([c.to_rgb() for c in chunks]), frames)

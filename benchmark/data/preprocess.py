@@ -46,6 +46,10 @@ CHUNK = 64  # frames decoded at once: 64 x 640x480x3 = 59 MB, whatever the video
 DECODE_COUNT = {"n": 0}
 WORKERS_ENV = "RPPG_PREPROCESS_WORKERS"
 MAX_DEFAULT_WORKERS = 4  # each worker holds ~200 MB (its imports, one recording's chunks in flight)
+# With the default worker count, a pool starts only for at least this many pixel-frames to build (~2 s of
+# one core: 1200 VGA frames): a worker process takes about a second to start, more than a SynthPulse smoke
+# dataset (12 x 300 frames of 160x120) costs to build in place.
+POOL_MIN_PIXEL_FRAMES = 1200 * 640 * 480
 
 
 @dataclass
@@ -381,8 +385,9 @@ def preprocess_many(
 
     Args:
         recordings: the recordings, at one compression level.
-        workers: processes (default default_workers(): $RPPG_PREPROCESS_WORKERS, else one per core, at most
-            4); 1 builds them one after another in this process.
+        workers: processes; 1 builds them one after another in this process. Default: default_workers()
+            ($RPPG_PREPROCESS_WORKERS, else one per core, at most 4) when there are at least
+            POOL_MIN_PIXEL_FRAMES to build, else 1 (starting workers would cost more than it saves).
         level, face, size, cache_root, rebuild: as preprocess_recording.
 
     Returns:
@@ -407,7 +412,9 @@ def preprocess_many(
                 results[recording.key] = entry
                 continue
         todo.append(recording)
-    workers = min(default_workers() if workers is None else max(1, int(workers)), len(todo))
+    if workers is None:
+        workers = default_workers() if _pixel_frames(todo) >= POOL_MIN_PIXEL_FRAMES else 1
+    workers = min(max(1, int(workers)), len(todo))
     if workers > 1:
         results.update(_build_in_pool(todo, level, face, size, root, rebuild, workers))
         todo = [r for r in todo if r.key not in results]
@@ -417,6 +424,21 @@ def preprocess_many(
         except Exception as err:  # noqa: BLE001 - one bad recording fails alone
             results[recording.key] = err
     return {r.key: results[r.key] for r in recordings}
+
+
+def _pixel_frames(recordings: Sequence[Recording]) -> float:
+    """Frames x pixels of the recordings' videos (from their headers); a video that cannot be probed counts
+    as large (its own build will report it)."""
+    from benchmark.data.video import open_video
+
+    total = 0.0
+    for recording in recordings:
+        try:
+            with open_video(recording.video, recording.fps) as reader:
+                total += float(reader.num_frames) * reader.height * reader.width
+        except Exception:  # noqa: BLE001 - reported by the build, not here
+            return float("inf")
+    return total
 
 
 def _build_in_pool(
