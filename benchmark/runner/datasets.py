@@ -33,6 +33,7 @@ class DatasetCache:
         self.sweep = sweep
         self._loaded: dict[str, object] = {}
         self._splits: dict[str, tuple] = {}
+        self._prepared: set[tuple] = set()
 
     def _load(self, name: str):
         """The dataset's DatasetLoad; a dataset that cannot load is kept, and raised again for every cell."""
@@ -87,7 +88,20 @@ class DatasetCache:
             train, val, _ = self._split(cell.train_set, self.sweep.split["fractions"])
         else:
             train, val = self._split(cell.train_set, self.sweep.split.get("train_val", CROSS_TRAIN_VAL))
-        return [r for r in train if not is_failed(r)], [r for r in val if not is_failed(r)]
+        train, val = [r for r in train if not is_failed(r)], [r for r in val if not is_failed(r)]
+        self._prepare([*train, *val], cell.train_level)
+        return train, val
+
+    def _prepare(self, recordings: list, level: str) -> None:
+        """Builds the recordings' preprocessed entries on every core (preprocess_many), once per set and
+        level, before the datamodule reads them one by one (then cache hits)."""
+        key = (level, tuple(r.key for r in recordings))
+        if key in self._prepared or not recordings:
+            return
+        self._prepared.add(key)
+        from benchmark.runner.evaluate import prepare_recordings
+
+        prepare_recordings(recordings, level, self.sweep.face)
 
     def test_recordings(self, cell: Cell) -> list:
         """The cell's test recordings, the failed ones (FailedRecording) among them, sorted by key."""

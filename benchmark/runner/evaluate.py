@@ -49,18 +49,24 @@ def heart_rates(bvp: np.ndarray, ppg: np.ndarray, fps: float, ev) -> list[tuple]
     return rows
 
 
-def predict_recording(cell: Cell, module, recording) -> list[Prediction]:
+def predict_recording(cell: Cell, module, recording, prepared=None) -> list[Prediction]:
     """Preprocess at the cell's level, predict, read heart rates; a BenchmarkError fails the recording, as
-    does a recording the dataset could not load (a FailedRecording, which carries its reason)."""
+    does a recording the dataset could not load (a FailedRecording, which carries its reason). `prepared`:
+    what prepare_recordings gave for it (its entry, or the error building it), if it ran."""
     from benchmark.data.datasets.base import FailedRecording
-    from benchmark.data.preprocess import preprocess_recording
+    from benchmark.data.preprocess import Preprocessed, preprocess_recording
     from benchmark.evaluation.inference import predict_bvp
 
     key, subject = recording.key, recording.subject
     if isinstance(recording, FailedRecording):
         return [Prediction(key, subject or "", WHOLE, 0.0, None, None, None, recording.reason)]
     try:
-        pre = preprocess_recording(recording, cell.level, face_config(cell.sweep.face), CROP_SIZE)
+        if isinstance(prepared, BenchmarkError):
+            raise prepared
+        if isinstance(prepared, Preprocessed):
+            pre = prepared
+        else:
+            pre = preprocess_recording(recording, cell.level, face_config(cell.sweep.face), CROP_SIZE)
         module.set_input_level(cell.level)
         # predict_bvp already integrates difference-signal outputs: the BVP here is a pulse wave
         bvp = predict_bvp(
@@ -72,6 +78,17 @@ def predict_recording(cell: Cell, module, recording) -> list[Prediction]:
     except BenchmarkError as err:
         return [Prediction(key, subject, WHOLE, 0.0, None, None, None, f"{type(err).__name__}: {err}")]
     return [Prediction(key, subject, *row) for row in rows]
+
+
+def prepare_recordings(recordings: list, level: str, face_options: dict) -> dict:
+    """The preprocessed entries of `recordings` at `level`, built on every core (preprocess_many: a pool of
+    worker processes) the first time a dataset is needed at that level; cache hits cost a manifest read.
+    Returns key -> entry or the error building it; recordings the dataset could not load are left out."""
+    from benchmark.data.datasets.base import FailedRecording
+    from benchmark.data.preprocess import preprocess_many
+
+    good = [r for r in recordings if not isinstance(r, FailedRecording)]
+    return preprocess_many(good, level, face_config(face_options), CROP_SIZE) if good else {}
 
 
 def face_config(options: dict):
@@ -87,8 +104,9 @@ def evaluate_cell(
     from benchmark.runner.scoring import score
 
     predictions: list[Prediction] = []
+    prepared = prepare_recordings(recordings, cell.level, cell.sweep.face)
     for recording in recordings:
-        predictions += predict_recording(cell, module, recording)
+        predictions += predict_recording(cell, module, recording, prepared.get(recording.key))
         if on_recording:
             on_recording()
     rows = [p.__dict__ for p in predictions]
