@@ -53,6 +53,59 @@ def test_presets_in_yaml_equal_the_builtin_ones():
         get_preset("huge")
     with pytest.raises(ConfigError, match="unknown scenario"):
         get_preset("smoke", scenarios=["dancing"])
+    with pytest.raises(ConfigError, match="unknown scenario"):
+        get_preset("smoke", scenarios=["motion-extreme"])
+    assert get_preset("smoke", scenarios=["motion-high", "skin-none"]).scenarios == (
+        "motion-high",
+        "skin-none",
+    )
+
+
+def test_scenarios_are_levels_of_each_nuisance_and_the_ladder_shares_still():
+    from benchmark.data.synth.scenes import LEVELS, NUISANCES, SCENARIOS
+
+    assert SCENARIOS["still"].levels == dict(
+        motion="low", talking="none", lighting="low", camera="medium", skin="subject"
+    )
+    assert SCENARIOS["combined"].levels == dict(
+        motion="medium", talking="medium", lighting="medium", camera="medium", skin="subject"
+    )
+    for nuisance in NUISANCES:
+        for level in LEVELS:
+            scene = SCENARIOS[f"{nuisance}-{level}"]
+            assert scene.seed_name == "still" and scene.levels[nuisance] == level
+            others = {k: v for k, v in scene.levels.items() if k != nuisance}
+            assert others == {k: v for k, v in SCENARIOS["still"].levels.items() if k != nuisance}
+
+
+def test_a_ladder_level_equal_to_still_is_the_still_recording(tmp_path):
+    preset = get_preset("smoke", **{**TINY, "scenarios": ("still",)})
+    a = write_recording(tmp_path, preset, 0, 1, "still")
+    b = write_recording(tmp_path, preset, 0, 1, "motion-low")
+    np.testing.assert_array_equal(decode(a / "video.mkv"), decode(b / "video.mkv"))
+    assert (a / "ppg.csv").read_bytes() == (b / "ppg.csv").read_bytes()
+    c = write_recording(tmp_path, preset, 0, 1, "motion-high")
+    assert (c / "ppg.csv").read_bytes() == (a / "ppg.csv").read_bytes()  # same heart rhythm
+    assert np.mean(decode(c / "video.mkv") != decode(a / "video.mkv")) > 0.02
+
+
+def test_motion_is_aperiodic_and_grows_with_the_level():
+    from benchmark.data.synth.scenes import SCENARIOS, trajectories
+
+    fps, times = 30.0, np.arange(1800) / 30.0
+    seeds = dict(zip(("motion", "talking", "lighting", "camera"), np.random.SeedSequence(3).spawn(4)))
+    sway = []
+    for level in ("none", "low", "medium", "high"):
+        tr = trajectories(SCENARIOS[f"motion-{level}"], times, fps, seeds)
+        sway.append(float(np.std(tr.dx)))
+        if level in ("medium", "high"):
+            f = np.fft.rfftfreq(times.size, 1 / fps)
+            power = np.abs(np.fft.rfft(tr.dx - tr.dx.mean())) ** 2
+            band = (f >= 0.75) & (f <= 2.5)
+            # no spectral line in the pulse band: its largest bin holds a small share of the band's power
+            assert power[band].max() < 0.2 * power[band].sum()
+            assert np.abs(tr.angle_deg).max() <= 10.0
+    assert sway[0] == 0.0 and sway[1] < sway[2] < sway[3]
 
 
 def test_ffv1_round_trip_through_decord_is_pixel_exact(tmp_path):
@@ -158,7 +211,8 @@ def test_adapter_yields_recordings_with_truth_and_a_subject_disjoint_split(tmp_p
     for r in recs:
         assert r.dataset == "synth" and r.fps == 30.0 and r.video.suffix == ".mkv"
         assert {"scenario", "skin_tone", "motion", "lighting", "split", "ptt_offset_s"} <= set(r.tags)
-        assert r.tags["scenario"] == "combined" and r.tags["lighting"] == "drift+flicker+moving-light"
+        assert r.tags["scenario"] == "combined" and r.tags["lighting"] == "medium"
+        assert r.tags["level_motion"] == "medium" and r.tags["level_skin"] == "subject"
         meta = json.loads((r.video.parent / "meta.json").read_text())
         assert float(r.tags["ptt_offset_s"]) == meta["ptt_offset_s"]
         assert r.hr_reference == meta["hr_mean_bpm"] and 45 <= r.hr_reference <= 150

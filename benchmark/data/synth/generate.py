@@ -18,16 +18,17 @@ import os
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from fractions import Fraction
 from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.synth.presets import PRESETS, SCENARIO_ORDER, Preset
+from benchmark.data.synth.presets import PRESETS, Preset
 from benchmark.paths import atomic_write, cache_dir
 
-GENERATOR_VERSION = 3  # bump when the output changes: older caches are regenerated
+GENERATOR_VERSION = 4  # bump when the output changes: older caches are regenerated
 MARKER = "COMPLETE.json"
 log = logging.getLogger(__name__)
 
@@ -111,39 +112,75 @@ def write_video(path: Path, frames, fps: float, width: int, height: int) -> None
         container.mux(stream.encode(None))
 
 
+@dataclass
+class RecordingParts:
+    """Everything that renders one recording; frame i is camera.expose(renderer.radiance(trajectories, i,
+    blood[i]), trajectories.white_balance[i]), in order (the camera has state). Replayed by tools that need
+    the generator's truth (bench/face_detectors.py)."""
+
+    scene: object
+    subject: object
+    pulse: object
+    trajectories: object
+    renderer: object
+    camera: object
+    times: np.ndarray
+    blood: np.ndarray
+
+    def frames(self):
+        for i in range(self.times.size):
+            radiance = self.renderer.radiance(self.trajectories, i, float(self.blood[i]))
+            yield self.camera.expose(radiance, self.trajectories.white_balance[i])
+
+
+def recording_parts(preset: Preset, seed: int, subject_index: int, scenario: str) -> RecordingParts:
+    """The subject, physiology, nuisance signals, renderer and camera of one recording (deterministic)."""
+    from benchmark.data.synth.physics import PulseModel, sample_pulse_params
+    from benchmark.data.synth.render import Camera, Renderer
+    from benchmark.data.synth.scenes import CAMERA_LEVELS, SCENARIO_NAMES, SCENARIOS, trajectories
+    from benchmark.data.synth.subjects import build_subject
+
+    scene = SCENARIOS[scenario]
+    subject = build_subject(seed, subject_index, preset.width, preset.height, tone=scene.skin_tone)
+    # One random stream per part, keyed by the scenario whose draws this one shares (ladder scenarios
+    # share `still`'s): changing one nuisance's level leaves the heart rhythm and the other signals alone.
+    root = np.random.SeedSequence([seed, 2, subject_index, SCENARIO_NAMES.index(scene.seed_name)])
+    streams = dict(zip(("pulse", "motion", "talking", "lighting", "camera"), root.spawn(5)))
+    rng = np.random.default_rng(streams.pop("pulse"))
+    times = np.arange(preset.n_frames, dtype=np.float64) / preset.fps
+    pulse = PulseModel(sample_pulse_params(rng, subject.ptt_offset_s), preset.duration_s, rng)
+    traj = trajectories(scene, times, preset.fps, streams)
+    light_colour = np.array([1.0, 1.0, 1.0]) + rng.uniform(-0.08, 0.08, 3)
+    renderer = Renderer(subject, preset.width, preset.height, light_colour)
+    cam = CAMERA_LEVELS[scene.camera]
+    camera = Camera(
+        preset.fps,
+        subject.noise_level * cam["noise"],
+        int(rng.integers(2**31)),
+        ae=cam["ae"],
+        ae_tau=cam["ae_tau"],
+        deadband=cam["deadband"],
+        step=cam["step"],
+    )
+    blood = pulse.face(times)
+    return RecordingParts(scene, subject, pulse, traj, renderer, camera, times, blood - blood.mean())
+
+
 def write_recording(folder: Path, preset: Preset, seed: int, subject_index: int, scenario: str) -> Path:
     """Render and write one recording (video, ppg.csv, meta.json) into `folder`; atomic by rename."""
     import cv2
 
-    from benchmark.data.synth.physics import PulseModel, sample_pulse_params
-    from benchmark.data.synth.render import Camera, Renderer
-    from benchmark.data.synth.scenes import SCENARIOS, trajectories
-    from benchmark.data.synth.subjects import build_subject
-
     cv2.setNumThreads(1)
-    subject = build_subject(seed, subject_index, preset.width, preset.height)
-    rng = np.random.default_rng(
-        np.random.SeedSequence([seed, 2, subject_index, SCENARIO_ORDER.index(scenario)])
-    )
+    parts = recording_parts(preset, seed, subject_index, scenario)
+    scene, subject, pulse, times = parts.scene, parts.subject, parts.pulse, parts.times
     n = preset.n_frames
-    times = np.arange(n, dtype=np.float64) / preset.fps
-    pulse = PulseModel(sample_pulse_params(rng, subject.ptt_offset_s), preset.duration_s, rng)
-    scene = SCENARIOS[scenario]
-    traj = trajectories(scene, times, rng)
-    light_colour = np.array([1.0, 1.0, 1.0]) + rng.uniform(-0.08, 0.08, 3)
-    renderer = Renderer(subject, preset.width, preset.height, light_colour)
-    camera = Camera(preset.fps, subject.noise_level, int(rng.integers(2**31)))
-    blood = pulse.face(times)
-    blood = blood - blood.mean()
 
     rec_id = f"{subject.id}-{scenario}"
     final = folder / rec_id
     tmp = folder / (rec_id + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    frames = (
-        camera.expose(renderer.radiance(traj, i, float(blood[i])), traj.white_balance[i]) for i in range(n)
-    )
+    frames = parts.frames()
     write_video(tmp / "video.mkv", frames, preset.fps, preset.width, preset.height)
 
     ppg = pulse.reference(times)
@@ -173,6 +210,7 @@ def write_recording(folder: Path, preset: Preset, seed: int, subject_index: int,
             "skin_tone": subject.skin_tone,
             "motion": scene.motion_tag,
             "lighting": scene.lighting_tag,
+            **{f"level_{k}": v for k, v in scene.levels.items()},
             "face_kind": subject.kind,
             "ptt_offset_s": f"{subject.ptt_offset_s:.3f}",
         },

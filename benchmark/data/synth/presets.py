@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from benchmark.data.synth.scenes import DEFAULT_SCENARIOS, SCENARIO_NAMES
 from benchmark.errors import ConfigError
 
-SCENARIO_ORDER = ("still", "motion", "lighting", "combined")
+SCENARIO_ORDER = DEFAULT_SCENARIOS  # the default four, whose nuisances are at `medium`
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,13 @@ def get_preset(name: str, **overrides) -> Preset:
         raise ConfigError(f"SynthPulse preset {name!r}: unknown field(s) {sorted(unknown)}")
     if "scenarios" in overrides:
         overrides["scenarios"] = tuple(overrides["scenarios"])
-        bad = [s for s in overrides["scenarios"] if s not in SCENARIO_ORDER]
+        bad = [s for s in overrides["scenarios"] if s not in SCENARIO_NAMES]
         if bad:
-            raise ConfigError(f"SynthPulse: unknown scenario(s) {bad}; choose from {list(SCENARIO_ORDER)}")
+            raise ConfigError(
+                f"SynthPulse: unknown scenario(s) {bad}; choose from {list(SCENARIO_ORDER)} or "
+                "<nuisance>-<level> (nuisance: motion, talking, lighting, camera, skin; "
+                "level: none, low, medium, high)"
+            )
     preset = replace(preset, **overrides)
     if (
         preset.subjects < 1

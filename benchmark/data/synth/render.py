@@ -66,6 +66,10 @@ class Renderer:
         ax = self.s.anchor[0] + tr.dx[i] * self.w
         ay = self.s.anchor[1] + tr.dy[i] * self.h
         m = cv2.getRotationMatrix2D((cx, cy), float(tr.angle_deg[i]), float(tr.scale[i]))
+        # A head turn (yaw) foreshortens the face horizontally about its centre.
+        squeeze = np.array([[np.cos(np.radians(float(tr.yaw_deg[i]))), 0.0], [0.0, 1.0]])
+        m[:, :2] = squeeze @ m[:, :2]
+        m[:, 2] = squeeze @ (m[:, 2] - (cx, cy)) + (cx, cy)
         m[:, 2] += (ax - cx, ay - cy)
         return m
 
@@ -80,13 +84,22 @@ class Renderer:
             albedo *= 1.0 - float(tr.mouth[i]) * mouth
         out = albedo
         out -= float(blood) * pulse_albedo
-        out += (1.0 - alpha) * self.background
         out += float(tr.specular[i]) * spec
-        illum = self.light_colour * np.float32(tr.light[i])
+        yaw = float(tr.yaw_deg[i])
+        if yaw != 0.0:
+            # The side turned towards the key light brightens, the other darkens (Lambertian, about
+            # sin(yaw) of the face's horizontal normal), on the face layer only.
+            u = np.clip(
+                (self.xs * self.w - (self.s.anchor[0] + tr.dx[i] * self.w)) / self.s.layer.face_width, -1, 1
+            )
+            out *= (1.0 + np.float32(0.5 * np.sin(np.radians(yaw))) * u.astype(np.float32))[None, None, :]
+        out += (1.0 - alpha) * self.background
+        illum = self.light_colour * np.asarray(tr.light[i], np.float32).reshape(3, 1, 1)
         if tr.spot_gain[i] > 0:
             gx = np.exp(-0.5 * ((self.xs - float(tr.spot_x[i])) / 0.35) ** 2)
             gy = np.exp(-0.5 * ((self.ys - float(tr.spot_y[i])) / 0.45) ** 2)
-            spot = np.outer(gy, gx * np.float32(tr.spot_gain[i] * tr.light[i]))[None] * self.spot_colour
+            level = float(np.mean(tr.light[i]))
+            spot = np.outer(gy, gx * np.float32(tr.spot_gain[i] * level))[None] * self.spot_colour
             spot += illum
             out *= spot
         else:
@@ -95,18 +108,55 @@ class Renderer:
 
 
 class Camera:
-    """Auto-exposure (centre-weighted, first-order lag), white balance, sensor noise, ADC, sRGB.
+    """Auto-exposure (centre-weighted), white balance, sensor noise, ADC, sRGB.
 
+    Auto-exposure is a first-order lag towards the gain that meters AE_TARGET, with the camera level's time
+    constant; with a dead band it only moves when the metered level is off by more than that fraction, and
+    with a step its gain changes in steps of that relative size (exposure/gain tables of real webcams), so it
+    ramps and jumps now and then instead of tracking smoothly. `ae=False` locks the first frame's gain.
     Noise comes from OpenCV's generator, seeded per recording (twice as fast as numpy's here).
     """
 
-    def __init__(self, fps: float, noise_level: float, seed: int):
-        self.alpha = 1.0 - np.exp(-1.0 / (fps * AE_TIME_CONSTANT_S))
+    def __init__(
+        self,
+        fps: float,
+        noise_level: float,
+        seed: int,
+        *,
+        ae: bool = True,
+        ae_tau: float = AE_TIME_CONSTANT_S,
+        deadband: float = 0.0,
+        step: float = 0.0,
+    ):
+        self.alpha = 1.0 - np.exp(-1.0 / (fps * ae_tau))
         self.noise_level = noise_level
         self.seed = seed
+        self.ae, self.deadband, self.step = ae, deadband, step
         self.gain: float | None = None
+        self.target: float | None = None
+        self.adjusting = False
         self.lut = srgb_lut()
         self.noise: np.ndarray | None = None
+
+    def _update_gain(self, ideal: float) -> None:
+        if not self.ae:
+            return
+        error = ideal / self.gain - 1.0
+        if self.deadband > 0:
+            # start adjusting when off by more than the dead band, stop when within a third of it
+            if abs(error) > self.deadband:
+                self.adjusting = True
+            elif abs(error) < self.deadband / 3:
+                self.adjusting = False
+            if not self.adjusting:
+                return
+        self.target = (self.target or self.gain) + self.alpha * (ideal - (self.target or self.gain))
+        if self.step > 0:
+            ratio = np.log(self.target / self.gain) / np.log1p(self.step)
+            if abs(ratio) >= 1:
+                self.gain *= (1.0 + self.step) ** np.trunc(ratio)
+        else:
+            self.gain = self.target
 
     def expose(self, radiance: np.ndarray, wb: np.ndarray) -> np.ndarray:
         """uint8 RGB frame [H, W, 3] from planar radiance; the exposure follows the metering with a lag."""
@@ -114,19 +164,20 @@ class Camera:
         metered = float(radiance[:, h // 4 : 3 * h // 4 : 2, w // 4 : 3 * w // 4 : 2].mean())
         ideal = AE_TARGET / max(metered, 1e-6)
         if self.gain is None:
-            self.gain = ideal
+            self.gain = self.target = ideal
             self.noise = np.empty((3 * h, w), np.float32)
             cv2.setRNGSeed(self.seed)
         v = radiance * (np.asarray(wb, np.float32).reshape(3, 1, 1) * np.float32(self.gain))
         v += np.float32(FLARE) * v.mean(axis=(1, 2), keepdims=True)
-        self.gain += self.alpha * (ideal - self.gain)
-        k = self.noise_level**2
-        sigma = np.maximum(v, 0.0) * (k * SHOT_NOISE)
-        sigma += k * READ_NOISE**2
-        np.sqrt(sigma, out=sigma)
-        cv2.randn(self.noise, 0.0, 1.0)
-        sigma *= self.noise.reshape(3, h, w)
-        v += sigma
+        self._update_gain(ideal)
+        if self.noise_level > 0:
+            k = self.noise_level**2
+            sigma = np.maximum(v, 0.0) * (k * SHOT_NOISE)
+            sigma += k * READ_NOISE**2
+            np.sqrt(sigma, out=sigma)
+            cv2.randn(self.noise, 0.0, 1.0)
+            sigma *= self.noise.reshape(3, h, w)
+            v += sigma
         v *= ADC_LEVELS
         v += 0.5
         np.clip(v, 0, ADC_LEVELS, out=v)

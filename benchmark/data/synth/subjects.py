@@ -87,9 +87,12 @@ def _neutral_render(layer: FaceLayer, bg: np.ndarray, anchor: tuple[float, float
     return (img * 255 + 0.5).astype(np.uint8)
 
 
-def build_subject(seed: int, index: int, width: int, height: int, max_attempts: int = 40) -> Subject:
-    """Subject `index` of `seed` for frames of width x height (deterministic)."""
-    tone_name = TONE_NAMES[index % len(TONE_NAMES)]
+def build_subject(
+    seed: int, index: int, width: int, height: int, max_attempts: int = 40, tone: str | None = None
+) -> Subject:
+    """Subject `index` of `seed` for frames of width x height (deterministic); `tone` replaces the subject's
+    own skin tone (the `skin-<level>` scenarios), with the same draws of everything else."""
+    tone_name = tone or TONE_NAMES[index % len(TONE_NAMES)]
     tone = np.asarray(SKIN_TONES[tone_name], np.float32)
     kind = "photo" if index % 3 == 2 else "procedural"
     make = photo_face if kind == "photo" else procedural_face
@@ -120,7 +123,7 @@ def build_subject(seed: int, index: int, width: int, height: int, max_attempts: 
         layer=layer,
         background=bg,
         anchor=anchor,
-        pulse_amplitude=float(rng.uniform(0.01, 0.02) * tone_factor),
+        pulse_amplitude=float(rng.uniform(0.008, 0.016) * tone_factor),
         noise_level=float(rng.uniform(0.7, 1.3)),
         ptt_offset_s=float(np.round(rng.uniform(-0.5, 0.5), 3)),
         attempts=attempt + 1,

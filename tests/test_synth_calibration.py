@@ -1,0 +1,59 @@
+"""SynthPulse stays calibrated: a small set scored as bench/synth_calibration.py scores it, with loose bounds.
+
+Six subjects, 10 s clips at 160x120 (the smoke preset's frame), the default scenarios plus the ends of the
+head-motion ladder; scored by the suite's own face stage, classic methods and heart-rate estimation. The
+bounds are loose on purpose: they catch a generator that became trivial (still at 0 bpm), impossible, or
+whose nuisance ladder no longer climbs, not a decimal.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from benchmark.paths import PROJECT_ROOT
+
+
+def calibration_module():
+    spec = importlib.util.spec_from_file_location(
+        "synth_calibration", PROJECT_ROOT / "bench" / "synth_calibration.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    from benchmark.data.datasets.synth import SynthPulse
+
+    cal = calibration_module()
+    root = tmp_path_factory.mktemp("calibration")
+    scenarios = ["still", "motion", "lighting", "combined", "motion-none", "motion-high"]
+    recordings = SynthPulse(
+        root / "synth", preset="smoke", seed=0, jobs=2, subjects=6, scenarios=scenarios, duration_s=10.0
+    ).recordings()
+    return cal, cal.score_recordings(recordings, root / "preprocessed", jobs=2)
+
+
+@pytest.mark.slow
+def test_still_is_neither_trivial_nor_impossible_and_the_motion_ladder_climbs(rows):
+    cal, rows = rows
+    still = cal.mae(rows, "still", "pos")
+    assert 1.0 < still < 20.0, still
+    assert cal.mae(rows, "motion-high", "pos") > cal.mae(rows, "motion-none", "pos")
+    assert cal.mae(rows, "motion-high", "chrom") > cal.mae(rows, "motion-none", "chrom")
+    for scenario in ("motion", "lighting", "combined"):
+        assert cal.mae(rows, scenario, "pos") < 45.0, scenario
+
+
+@pytest.mark.slow
+def test_classic_ranking_follows_the_published_one(rows):
+    cal, rows = rows
+    known = [m for m in cal.METHODS if m in cal.TOOLBOX]
+    defaults = ("still", "motion", "lighting", "combined")
+    ours = [float(np.nanmean([r[m] for r in rows if r["scenario"] in defaults])) for m in known]
+    best = max(cal.spearman(ours, [cal.TOOLBOX[m][k] for m in known]) for k in (0, 1))
+    assert best > 0.3, (dict(zip(known, ours)), best)
