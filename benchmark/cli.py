@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("benchmark.data.synth.cli", "generate SynthPulse recordings"),
     "predict": ("benchmark.evaluation.predict_cli", "heart rate from your own video"),
     "profile": ("benchmark.profiling.cli", "parameters, MACs, latency and memory of each method"),
+    "export": ("benchmark.export", "a network in its inference form as an ONNX or TorchScript file"),
     "leaderboard": ("benchmark.leaderboard.cli", "write leaderboard tables and plots from the results"),
     "gate": (
         "benchmark.leaderboard.gate",

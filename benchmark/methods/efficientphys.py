@@ -40,7 +40,7 @@ class EfficientPhysNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, t, h, w = x.shape
-        d = torch.diff(x, dim=2)
+        d = x[:, :, 1:] - x[:, :, :-1]  # torch.diff, written out: the ONNX exporter has no aten::diff
         d = torch.cat([d, d.new_zeros(b, c, 1, h, w)], dim=2)
         m = self.input_norm(d.transpose(1, 2).reshape(b * t, c, h, w))
         m = torch.tanh(self.conv1(self.tsm(m)))

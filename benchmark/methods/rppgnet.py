@@ -78,12 +78,13 @@ def skin_attention(features: torch.Tensor, skin: torch.Tensor) -> torch.Tensor:
 def remove_slow(x: torch.Tensor, window: int, dim: int) -> torch.Tensor:
     """x minus its moving average over `window` samples along `dim` (edges replicated): a high-pass whose
     cut-off (about fps / window) sits below the heart-rate band, so drifts and ramps inside a chunk go."""
-    moved = x.movedim(dim, -1)
+    dim, last = dim % x.dim(), x.dim() - 1  # non-negative: the ONNX exporter's movedim mishandles -1
+    moved = x.movedim(dim, last)
     flat = moved.reshape(-1, 1, moved.shape[-1]).float()
     half = min(window // 2, flat.shape[-1] - 1)
     padded = F.pad(flat, (half, half), mode="replicate")
     trend = F.avg_pool1d(padded, 2 * half + 1, stride=1).reshape(moved.shape).to(x.dtype)
-    return (moved - trend).movedim(-1, dim)
+    return (moved - trend).movedim(last, dim)
 
 
 def temporal_variation(x: torch.Tensor, window: int = SLOW_WINDOW, eps: float = 1e-3) -> torch.Tensor:
