@@ -347,6 +347,9 @@ EFFICIENCY_COLUMNS = [
     ("group", "group"),
     ("device", "device"),
     ("host", "host"),
+    ("runtime", "runtime"),
+    ("precision", "precision"),
+    ("batch", "batch"),
     ("params_trainable", "params (trainable)"),
     ("params_total", "params (total)"),
     ("macs_per_frame", "MMAC / frame"),
@@ -395,7 +398,8 @@ def efficiency_table(rows: list[dict]) -> Table:
 
 
 def efficiency_csv(rows: list[dict]) -> str:
-    keys = [k for k, _ in EFFICIENCY_COLUMNS] + ["chunk_frames", "latency_repeats", "note"]
+    extra = ["latency_p90_30s_ms", "chunk_frames", "latency_repeats", "note"]
+    keys = [k for k, _ in EFFICIENCY_COLUMNS] + extra
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(keys)

@@ -146,3 +146,96 @@ def leaf_activation_elements(net: nn.Module, example: torch.Tensor) -> int:
         for h in handles:
             h.remove()
     return total
+
+
+# ------------------------------------------------------------------------------------ classic methods
+# The classic methods run numpy on the per-frame RGB means, which no tracer sees; their work is counted here
+# from the algorithms in benchmark/methods/classic.py, one MAC per multiply-add or elementary operation on one
+# sample: a mean over n samples costs n, a std 3n, a division by a mean 2n, a biquad 5 per sample.
+def _pos_like_windows(t: int, length: int, step: int) -> int:
+    """How many windows benchmark.methods.classic._windows makes (the last one ends at T)."""
+    length = min(length, t)
+    starts = len(range(0, t - length + 1, step))
+    return starts + (0 if (t - length) % step == 0 else 1)
+
+
+def _sosfiltfilt_macs(samples: int, length: int, order: int = 3) -> int:
+    """scipy sosfiltfilt of `samples` signals of `length`: forward + backward passes over the padded signal,
+    `order` biquad sections (a Butterworth band-pass of order 3 has 3), 5 MACs per section per sample."""
+    pad = min(length - 1, 3 * (2 * order + 1))
+    return samples * 2 * order * 5 * (length + 2 * pad)
+
+
+def fast_ica_iterations(rgb, fps: float) -> int:
+    """Iterations FastICA takes in ica_bvp on `rgb` [B, 3, T]: one SVD per iteration, counted running it."""
+    import numpy as np
+
+    from benchmark.methods import classic
+
+    calls = 0
+    svd = np.linalg.svd
+
+    def counted(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        return svd(*args, **kwargs)
+
+    np.linalg.svd = counted
+    try:
+        classic.ica_bvp(np.asarray(rgb, dtype=np.float64), fps)
+    finally:
+        np.linalg.svd = svd
+    return max(calls // max(len(rgb), 1), 1)
+
+
+def classic_macs(algorithm: str, frames: int, fps: float = 30.0, rgb=None) -> dict[str, int]:
+    """MACs of one classic algorithm on T = `frames` RGB means (batch 1), by part; the spatial mean of the
+    crop is counted by the caller. `rgb` [1, 3, T] is the profiling input (ICA's iterations are counted on
+    it)."""
+    from math import ceil, log2
+
+    from benchmark.methods.classic import WINDOW_S
+
+    t = frames
+    if algorithm == "green":
+        return {"normalise": 3 * t}
+    if algorithm == "pos":
+        length = min(int(round(WINDOW_S * fps)), t)
+        w = _pos_like_windows(t, length, 1)
+        # per window: normalise 3 channels (6L), S1 (L), S2 (2L), std ratio (6L), h (L), centre (2L), add (L)
+        return {"windowed_projection": 18 * length * w, "overlap_add": length * w}
+    if algorithm == "chrom":
+        length = min(int(round(WINDOW_S * fps)) // 2 * 2, t)
+        w = _pos_like_windows(t, length, max(1, length // 2))
+        return {
+            # per window: normalise (6L), X (2L), Y (3L), std ratio (6L), S and its Hann weight (3L)
+            "windowed_projection": 20 * length * w,
+            "bandpass_filtfilt": w * _sosfiltfilt_macs(2, length),
+            "overlap_add": length * w,
+        }
+    if algorithm == "pbv":
+        # normalised colour (9T), its std (9T), Q = C C^T (9T), the projection C^T w (3T); 3x3 solve
+        return {"normalise": 18 * t, "covariance": 9 * t, "projection": 3 * t, "solve_3x3": 27}
+    if algorithm == "lgi":
+        # C C^T (9T), SVD of 3x3, projection P C (9T)
+        return {"covariance": 9 * t, "svd_3x3": 100, "projection": 9 * t}
+    if algorithm == "omit":
+        # Householder QR of the 3 x T matrix (3 reflections over 3 x T: 9T), projection P C (9T)
+        return {"qr": 9 * t, "projection": 9 * t}
+    if algorithm == "ica":
+        import numpy as np
+
+        rgb = np.random.default_rng(0).random((1, 3, t)) if rgb is None else rgb
+        iterations = fast_ica_iterations(rgb, fps)
+        nfft = max(1024, 1 << int(ceil(log2(max(t, 2)))))
+        return {
+            # smoothness-priors detrend per channel: banded system set-up, Cholesky and solve (~20T)
+            "detrend": 3 * 20 * t,
+            "standardise": 3 * 5 * t,
+            "whiten": 6 * t + 9 * t + 9 * t,
+            # per iteration: W Z (9T), tanh (3T), tanh(WZ) Z^T (9T), mean of 1 - tanh^2 (9T)
+            f"fastica_{iterations}_iterations": iterations * 30 * t,
+            "component_spectra": 3 * int(2.5 * nfft * log2(nfft)) + 3 * nfft,
+            "sign": t,
+        }
+    raise KeyError(f"no MAC count for classic algorithm {algorithm!r}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import platform
 import statistics
 import time
@@ -92,6 +93,15 @@ def peak_memory_bytes(net: nn.Module, example: torch.Tensor, device: str) -> int
 
 def median_latency_s(fn, *, warmup: int = 1, repeats: int = 5, budget_s: float = 20.0) -> tuple[float, int]:
     """Median wall time of `fn()` after warm-up; fewer repeats when one call is slow. Returns (median, n)."""
+    median, _, n = latency_stats(fn, warmup=warmup, repeats=repeats, budget_s=budget_s)
+    return median, n
+
+
+def latency_stats(
+    fn, *, warmup: int = 1, repeats: int = 5, budget_s: float = 20.0
+) -> tuple[float, float, int]:
+    """(median, 90th percentile, n) of the wall time of `fn()` after warm-up; fewer repeats (at least 3)
+    when the budget runs out, one when a single call is over it."""
     for _ in range(warmup):
         fn()
     times = []
@@ -104,7 +114,9 @@ def median_latency_s(fn, *, warmup: int = 1, repeats: int = 5, budget_s: float =
             break
         if times[0] > budget_s:
             break
-    return statistics.median(times), len(times)
+    ordered = sorted(times)
+    p90 = ordered[min(len(ordered) - 1, math.ceil(0.9 * len(ordered)) - 1)]
+    return statistics.median(times), p90, len(times)
 
 
 def synchronize(device: str) -> None:

@@ -1,8 +1,12 @@
 """One efficiency row per (method, device): params, MACs per frame and per 30 s, latency, peak memory, host.
 
 Thirty seconds of video are 900 frames at 30 fps, fed as ceil(900 / T) chunks of the method's own chunk length
-T at batch 1. Methods that eat per-frame RGB means (the classic ones) are charged for the spatial mean of the
-S x S face crop as well: their cost is not zero.
+T, `batch` chunks per run. Methods that eat per-frame RGB means (the classic ones) are charged for the spatial
+mean of the S x S face crop plus their own numpy work (projections, filters, ICA: counting.classic_macs).
+
+Runtimes: `torch` times what predict runs (the inference form); `onnxruntime` (and `tensorrt`, through
+onnxruntime's TensorRT execution provider when present) times the file `python -m benchmark export` writes.
+Parameters and MACs are counted on the PyTorch network either way (they do not depend on the runtime).
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ import torch
 from torch import nn
 
 from benchmark.methods.optimize import optimize_for_inference
-from benchmark.profiling.counting import fvcore_macs, leaf_activation_elements
+from benchmark.profiling.counting import classic_macs, fvcore_macs, leaf_activation_elements
 from benchmark.profiling.measure import (
     count_parameters,
     host_name,
-    median_latency_s,
+    latency_stats,
     peak_memory_bytes,
     synchronize,
 )
@@ -28,6 +32,8 @@ log = logging.getLogger(__name__)
 FPS = 30.0
 SECONDS = 30.0
 FRAMES_30S = int(FPS * SECONDS)
+RUNTIMES = ("torch", "onnxruntime", "tensorrt")
+PRECISIONS = ("fp32", "fp16")
 
 
 class _WithSpatialMean(nn.Module):
@@ -59,9 +65,16 @@ def profiled_network(module) -> tuple[nn.Module, int]:
 
 def count_macs(module, net: nn.Module, example: torch.Tensor, name: str) -> dict:
     """fvcore MACs of the network; for RGB-mean methods the spatial mean is counted explicitly (one add per
-    input element), because a numpy forward hides it from the tracer; numpy work shows in latency only."""
+    input element), and a classic method's numpy work from its algorithm (counting.classic_macs)."""
+    from benchmark.methods.classic import ClassicNet
+
     inner = module.net if hasattr(module, "net") else module
     rgb = module.input_spec.inputs == "rgb_mean"
+    if isinstance(inner, ClassicNet):
+        means = example.mean(dim=(3, 4))
+        parts = classic_macs(inner.algorithm, example.shape[2], inner.fps, means.double().numpy())
+        by_op = {"spatial_mean": example.numel(), **{f"{inner.algorithm}:{k}": v for k, v in parts.items()}}
+        return {"total": sum(by_op.values()), "by_operator": by_op, "uncounted": {}}
     try:
         counted = fvcore_macs(inner if rgb else net, example.mean(dim=(3, 4)) if rgb else example)
     except Exception as err:  # noqa: BLE001 - a forward fvcore cannot trace is reported, not hidden
@@ -70,9 +83,53 @@ def count_macs(module, net: nn.Module, example: torch.Tensor, name: str) -> dict
     if rgb:
         counted["total"] += example.numel()
         counted["by_operator"]["spatial_mean"] = example.numel()
-        if not any(True for _ in inner.parameters()) and counted["total"] == example.numel():
-            counted["uncounted"]["numpy forward (cost in latency only)"] = 1
     return counted
+
+
+def _check_runtime(runtime: str, precision: str, device: str) -> None:
+    from benchmark.errors import ConfigError
+
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"unknown runtime {runtime!r} (choose {', '.join(RUNTIMES)})")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r} (choose {', '.join(PRECISIONS)})")
+    if precision == "fp16" and runtime == "onnxruntime":
+        raise ConfigError("fp16 with onnxruntime: the exported files are fp32 (use --runtime tensorrt)")
+    if precision == "fp16" and runtime == "torch" and not device.startswith("cuda"):
+        raise ConfigError("fp16 with torch is measured on cuda only")
+
+
+def onnx_providers(runtime: str, device: str, precision: str) -> list:
+    """onnxruntime execution providers for a runtime and device; a ConfigError when the build lacks them."""
+    import onnxruntime as ort
+
+    from benchmark.errors import ConfigError
+
+    available = ort.get_available_providers()
+    if runtime == "tensorrt":
+        wanted = ("TensorrtExecutionProvider", {"trt_fp16_enable": precision == "fp16"})
+    elif device.startswith("cuda"):
+        wanted = ("CUDAExecutionProvider", {"device_id": int(device.partition(":")[2] or 0)})
+    else:
+        wanted = ("CPUExecutionProvider", {})
+    if wanted[0] not in available:
+        raise ConfigError(f"{runtime} on {device} needs {wanted[0]}; this onnxruntime has {available}")
+    return [wanted] + ([] if wanted[0] == "CPUExecutionProvider" else ["CPUExecutionProvider"])
+
+
+def _onnx_forward(module, name: str, batch: int, device: str, runtime: str, precision: str, threads: int):
+    """A no-argument callable running one exported chunk batch in onnxruntime, and what was exported."""
+    import tempfile
+    from pathlib import Path
+
+    from benchmark.export import export_onnx, exportable, onnx_session, parity_inputs
+
+    item = exportable(module.cpu(), name)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = export_onnx(item, Path(tmp) / f"{name}.onnx")
+        session = onnx_session(path, threads, onnx_providers(runtime, device, precision))
+    feeds = {n: v.numpy() for n, v in zip(item.input_names, parity_inputs(item, batch))}
+    return lambda: session.run(None, feeds)
 
 
 def profile_module(
@@ -84,8 +141,12 @@ def profile_module(
     threads: int = 1,
     repeats: int = 5,
     budget_s: float = 20.0,
+    runtime: str = "torch",
+    precision: str = "fp32",
+    batch: int = 1,
 ) -> dict:
-    """The measured efficiency row of a built MethodModule."""
+    """The measured efficiency row of a built MethodModule (latency per 30 s with `batch` chunks a run)."""
+    _check_runtime(runtime, precision, device)
     if device == "cpu":
         torch.set_num_threads(threads)
     net, frames = profiled_network(module)
@@ -95,25 +156,35 @@ def profile_module(
     counted = count_macs(module, net, example, name)
     activations = leaf_activation_elements(net, example)
     chunks = math.ceil(FRAMES_30S / frames)
-    net = net.to(device)
-    example = example.to(device)
-    # latency is timed on what predict runs: the inference form (BN folded, fused convs), in inference mode;
-    # MACs, activations and peak memory are counted on the network as defined
-    fast = net if isinstance(net, _WithSpatialMean) else optimize_for_inference(module.to(device))
+    runs = math.ceil(chunks / batch)
+    peak = peak_memory_bytes(net.to(device), example.to(device), device)
+    if runtime == "torch":
+        # what predict runs: the inference form (BN folded, fused convs), in inference mode; MACs, activations
+        # and peak memory are counted on the network as defined
+        batched = example_input(module.input_spec, frames, batch).to(device)
+        fast = net if isinstance(net, _WithSpatialMean) else optimize_for_inference(module.to(device))
+        if precision == "fp16":
+            fast, batched = fast.half(), batched.half()
 
-    def forward():
-        with torch.inference_mode():
-            fast(example)
-        synchronize(device)
+        def forward():
+            with torch.inference_mode():
+                fast(batched)
+            synchronize(device)
 
-    median, n = median_latency_s(forward, repeats=repeats, budget_s=budget_s)
-    peak = peak_memory_bytes(net, example, device)
+        how = "inference form, inference mode"
+    else:
+        forward = _onnx_forward(module, name, batch, device, runtime, precision, threads)
+        how = f"exported ONNX, {runtime}"
+    median, p90, n = latency_stats(forward, repeats=repeats, budget_s=budget_s)
     macs = counted["total"]
     return {
         "method": name,
         "group": group,
         "device": device.split(":")[0],
         "host": host_name(device),
+        "runtime": runtime,
+        "precision": precision,
+        "batch": batch,
         "estimated": False,
         "params_trainable": trainable,
         "params_total": total,
@@ -125,14 +196,15 @@ def profile_module(
         "macs_by_operator": counted["by_operator"],
         "uncounted_ops": counted["uncounted"],
         "activations": activations,
-        "latency_30s_ms": 1000.0 * median * chunks,
+        "latency_30s_ms": 1000.0 * median * runs,
+        "latency_p90_30s_ms": 1000.0 * p90 * runs,
         "latency_chunk_ms": 1000.0 * median,
         "latency_repeats": n,
-        "threads": torch.get_num_threads() if device == "cpu" else None,
+        "threads": threads if device == "cpu" else None,
         "peak_memory_mb": peak / 2**20,
         "torch": torch.__version__,
-        "note": f"median of {n} runs after 1 warm-up (inference form, inference mode), one {frames}-frame "
-        f"chunk x {chunks} chunks per 30 s",
+        "note": f"median of {n} runs after 1 warm-up ({how}), {batch} x {frames}-frame chunk(s) a run x "
+        f"{runs} runs per 30 s",
     }
 
 

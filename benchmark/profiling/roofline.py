@@ -2,7 +2,8 @@
 
 time = max(compute, memory traffic) per chunk, with compute = 2 x MACs / (peak FLOP/s x utilisation) and
 traffic = 4 bytes x (weights + 2 x activations). It is an estimate, labelled as such in every table, until
-rows measured on the device itself (the same `profile` command run there) exist.
+rows measured on the device itself exist: `profile` run there, or tools/edge_latency.py's CSV imported with
+`profile --import CSV --device-name jetson-nano`, which removes the estimate of each method it measured.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def estimate_row(measured: dict, roofline: Roofline = JETSON_NANO) -> dict:
         },
         "device": roofline.name,
         "host": roofline.name,
+        "precision": "fp32",
+        "batch": 1,
         "estimated": True,
         "latency_30s_ms": 1000.0 * per_chunk * chunks,
         "latency_repeats": 0,

@@ -237,6 +237,18 @@ class ResultStore:
             )
 
     # -------------------------------------------------------------------------------------- efficiency
+    @staticmethod
+    def efficiency_key_device(row: dict) -> str:
+        """The `device` key column of an efficiency row: its device, plus its runtime, precision and batch
+        where they are not the defaults (torch, fp32, 1), so measurements with another runtime or precision
+        get their own row. Rows without those fields (and torch fp32 batch-1 rows) keep the old key."""
+        parts = [str(row["device"])]
+        for field_name, default in (("runtime", "torch"), ("precision", "fp32"), ("batch", 1)):
+            value = row.get(field_name)
+            if value is not None and value != default:
+                parts.append(f"{field_name}={value}")
+        return "/".join(parts)
+
     def put_efficiency(self, row: dict, date: str) -> None:
         with self.conn:
             self.conn.execute(
@@ -244,7 +256,7 @@ class ResultStore:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     row["method"],
-                    row["device"],
+                    self.efficiency_key_device(row),
                     row["host"],
                     int(bool(row.get("estimated"))),
                     json.dumps(row, sort_keys=True),
