@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -33,20 +39,27 @@ def render_pulsing_clip(
     base[:] = (60, 70, 90)
     base[blob] = (200, 140, 110)
     base += rng.normal(0, 6, (h, w, 1))
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("ffv1", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = w, h, "bgr0"
+
+    def frames():
         for i in range(n):
             img = base + rng.normal(0, 6, (h, w, 3))
             img[blob, 1] += amp * pulse[i]
-            frame = av.VideoFrame.from_ndarray(
-                np.clip(np.round(img), 0, 255).astype(np.uint8), format="rgb24"
-            )
-            for packet in stream.encode(frame):
+            yield np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+    write_lossless(path, frames(), w, h)
+    return pulse, blob
+
+
+def write_lossless(path: Path, frames, w: int, h: int) -> None:
+    """uint8 RGB frames [h, w, 3] into an FFV1 (bgr0) file: decoded back pixel-exact on any machine."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("ffv1", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = w, h, "bgr0"
+        for image in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
-    return pulse, blob
 
 
 @pytest.fixture(scope="module")
@@ -153,9 +166,6 @@ def test_encode_is_cached_by_content_and_level(clip, tmp_path):
 
 
 def test_content_hash_is_the_file_sha256_and_follows_edits(tmp_path):
-    import hashlib
-    import os
-
     from benchmark.data.compression import content_hash
 
     video = tmp_path / "v.bin"
@@ -192,14 +202,9 @@ print(json.dumps(out))
 def test_x264_and_x265_encodes_are_byte_identical_across_runs_and_processes(clip, tmp_path):
     """Same frames, same level -> same bytes, twice in a child process and once here.
 
-    x264's AVX-512 kernels gave a different file almost every time on this 160x120 clip (see
-    compression.x264_cpu_flags); this fails without that fix.
+    x264's AVX-512 kernels gave a different file almost every time on this 160x120 clip before encodes were
+    pinned (compression.ENCODER_SIMD); this failed then.
     """
-    import hashlib
-    import json
-    import subprocess
-    import sys
-
     levels = ["x264-crf28", "x264-250k", "x265-crf30"]
     child = subprocess.run(
         [sys.executable, "-c", ENCODE_TWICE, str(clip[0]), *levels],
@@ -213,3 +218,180 @@ def test_x264_and_x265_encodes_are_byte_identical_across_runs_and_processes(clip
         here = compress_video(clip[0], level, cache_root=tmp_path).path.read_bytes()
         digests[level].append(hashlib.sha256(here).hexdigest())
         assert len(set(digests[level])) == 1, f"{level}: {len(set(digests[level]))} different files of 3"
+
+
+# The cross-machine contract (issue 24): the sha256 of each level's encode of render_digest_clip is committed
+# in DIGESTS, made with the pinned PyAV wheel (its FFmpeg, x264 and x265). Another x86-64 CPU, another SIMD
+# set or core count must give the same files. RPPG_UPDATE_DIGESTS=1 rewrites the file (after a deliberate
+# change of encoder settings or of the PyAV pin; say why in the commit).
+DIGESTS = Path(__file__).parent / "data" / "encode_digests.json"
+UPDATE_DIGESTS = os.environ.get("RPPG_UPDATE_DIGESTS") == "1"
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+# (clip, level): every level of the 160x120 clip (the smoke sweep's size), and one level per codec at
+# 320x240 (where x265 runs wavefront-parallel rows, off at 160x120).
+DIGEST_CASES = [("160x120", name) for name in compression_levels() if name != "raw"] + [
+    ("320x240", name) for name in ("x264-crf28", "x265-500k", "mpeg4-q12")
+]
+needs_x86_64 = pytest.mark.skipif(not X86_64, reason="the committed encode digests are an x86-64 contract")
+
+
+def render_digest_clip(path: Path, n: int, w: int, h: int, seed: int = 24) -> None:
+    """A clip from integer maths only, so its frames are the same on every machine.
+
+    Why integers: a float's last bit can depend on the CPU (libm and numpy pick FMA/AVX-512 code paths),
+    and one flipped rounding changes an encode. A colour gradient sliding 3 px a frame, a skin-coloured
+    ellipse whose green follows a triangle wave, seeded integer noise.
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w].astype(np.int64)
+    a, b = w // 4, h // 3
+    blob = (2 * xx - w) ** 2 * b**2 + (2 * yy - h) ** 2 * a**2 <= 4 * a**2 * b**2
+
+    def frames():
+        for i in range(n):
+            img = np.empty((h, w, 3), np.int64)
+            img[..., 0] = (2 * xx + 3 * i) % 200 + 30
+            img[..., 1] = (yy + xx // 2 + i) % 160 + 50
+            img[..., 2] = 90
+            img[blob] = (200, 140 + abs(i % 20 - 10), 110)
+            img += rng.integers(-6, 7, (h, w, 3))
+            yield np.clip(img, 0, 255).astype(np.uint8)
+
+    write_lossless(path, frames(), w, h)
+
+
+@pytest.fixture(scope="module")
+def digest_clips(tmp_path_factory):
+    root = tmp_path_factory.mktemp("digest")
+    clips = {"160x120": root / "d160.mkv", "320x240": root / "d320.mkv"}
+    render_digest_clip(clips["160x120"], 30, 160, 120)
+    render_digest_clip(clips["320x240"], 20, 320, 240)
+    return clips
+
+
+def _pinned_settings() -> dict:
+    """What the digests hold for: the PyAV wheel and the encoder settings (tells a reader what changed)."""
+    return {
+        "pyav": av.__version__,
+        "libavcodec": ".".join(map(str, av.library_versions["libavcodec"])),
+        "simd": compression.ENCODER_SIMD,
+        "yuv_conversion": list(compression.YUV_CONVERSION),
+        "options": {codec: dict(spec.options) for codec, spec in compression.CODECS.items()},
+    }
+
+
+def _committed() -> dict:
+    try:
+        return json.loads(DIGESTS.read_text())
+    except (OSError, ValueError) as err:
+        pytest.fail(f"{DIGESTS}: cannot read the committed encode digests ({err})")
+
+
+def _mismatches(got: dict[str, str], committed: dict, how: str) -> list[str]:
+    """One line per (clip, level) whose sha256 is not the committed one, naming codec, level and flags."""
+    lines = []
+    for case, digest in got.items():
+        want = committed["digests"].get(case)
+        if digest != want:
+            level = compression_levels()[case.split("/")[1]]
+            spec = compression.CODECS[level.codec]
+            lines.append(
+                f"{case} ({spec.encoder} {level.mode}={level.value:g}): sha256 {digest[:16]}..., committed "
+                f"{str(want)[:16]}...; flags {compression.encoder_options(spec)} {how}"
+            )
+    return lines
+
+
+@needs_x86_64
+def test_encodes_match_committed_digests(digest_clips, tmp_path):
+    """Every level of the integer clip encodes to the committed bytes: encodes do not depend on the CPU."""
+    committed = {} if UPDATE_DIGESTS else _committed()
+    settings = _pinned_settings()
+    if not UPDATE_DIGESTS and committed["pyav"] != settings["pyav"]:
+        pytest.fail(
+            f"{DIGESTS} holds for PyAV {committed['pyav']} (its bundled FFmpeg/x264/x265), this is PyAV "
+            f"{settings['pyav']}: install the version pyproject.toml pins, or regenerate the digests "
+            "(RPPG_UPDATE_DIGESTS=1) on purpose"
+        )
+    got = {}
+    for clip, name in DIGEST_CASES:
+        video = compress_video(digest_clips[clip], name, cache_root=tmp_path)
+        got[f"{clip}/{name}"] = hashlib.sha256(video.path.read_bytes()).hexdigest()
+    if UPDATE_DIGESTS:
+        DIGESTS.parent.mkdir(exist_ok=True)
+        DIGESTS.write_text(json.dumps({**settings, "digests": got}, indent=1) + "\n")
+        return
+    bad = _mismatches(got, committed, f"(asm={compression.encoder_simd()} on this CPU)")
+    changed = {k: (committed.get(k), v) for k, v in settings.items() if committed.get(k) != v}
+    assert not bad, (
+        f"{len(bad)} of {len(got)} encodes differ from {DIGESTS.name}"
+        + (f"; settings changed since it was written: {changed}" if changed else "")
+        + ":\n"
+        + "\n".join(bad)
+    )
+
+
+FORCED_ENCODE = """
+import ctypes, glob, hashlib, json, os, sys
+from pathlib import Path
+import av
+source, root, simd = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+av_flags, levels = int(sys.argv[4]), sys.argv[5:]
+if av_flags >= 0:  # FFmpeg's own SIMD (swscale, the mpeg4 encoder's DSP) held to these AV_CPU_FLAG_* bits
+    here = os.path.dirname(av.__file__)
+    libs = [*glob.glob(os.path.join(here, "..", "av.libs", "libavutil*")),
+            *glob.glob(os.path.join(here, ".dylibs", "libavutil*"))]
+    if not libs:
+        print(json.dumps("no-libavutil"))
+        sys.exit(0)
+    ctypes.CDLL(libs[0]).av_force_cpu_flags(av_flags)
+from benchmark.data import compression
+compression.encoder_simd = lambda: simd  # x264 and x265 held to this SIMD set (x265 sets it once a process)
+out = {}
+for level in levels:
+    video = compression.compress_video(source, level, cache_root=root / f"{simd}-{av_flags}")
+    out[level] = hashlib.sha256(video.path.read_bytes()).hexdigest()
+print(json.dumps(out))
+"""
+# AV_CPU_FLAG_MMX | MMXEXT | SSE | SSE2 | CMOV: the SIMD every x86-64 CPU has; 0: FFmpeg's plain C.
+AV_X86_64_BASELINE = 0x101B
+
+
+def _forced_encodes(source: Path, root: Path, simd: str, av_flags: int, levels: list[str]) -> dict | str:
+    child = subprocess.run(
+        [sys.executable, "-c", FORCED_ENCODE, str(source), str(root), simd, str(av_flags), *levels],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert child.returncode == 0, (
+        f"encoding with asm={simd}, FFmpeg cpu flags {av_flags}: {child.stderr[-2000:]}"
+    )
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+@needs_x86_64
+@pytest.mark.slow
+def test_every_simd_set_gives_the_committed_bytes(digest_clips, tmp_path):
+    """x264/x265 held to each SIMD set this CPU has (down to plain C), FFmpeg's own SIMD to the x86-64
+    baseline or to plain C: the same files. A CPU with other features picks another set and gets these bytes.
+
+    (FFmpeg's mpeg4 encoder in plain C gives other bytes, which x86-64, where SSE2 is always there, never
+    runs; so the plain-C run covers only x264 and x265, whose input conversion it then checks.)
+    """
+    committed = _committed()
+    source, bad = digest_clips["160x120"], []
+    runs = [
+        (simd, -1, ["x264-250k", "x264-crf28", "x265-250k", "x265-crf30"])
+        for simd in compression.supported_simd()
+    ]
+    runs += [("0", -1, ["x264-250k", "x264-crf28", "x265-250k", "x265-crf30"])]
+    runs += [(compression.encoder_simd(), AV_X86_64_BASELINE, ["mpeg4-250k", "mpeg4-q12", "x264-crf28"])]
+    runs += [(compression.encoder_simd(), 0, ["x264-crf28", "x265-crf30"])]
+    for simd, av_flags, levels in runs:
+        got = _forced_encodes(source, tmp_path, simd, av_flags, levels)
+        if got == "no-libavutil":
+            continue  # FFmpeg's flags cannot be forced from here; the x264/x265 runs still count
+        got = {f"160x120/{level}": digest for level, digest in got.items()}
+        bad += _mismatches(got, committed, f"forced to asm={simd}, FFmpeg cpu flags {av_flags:#x}")
+    assert not bad, "encodes depend on the SIMD set:\n" + "\n".join(bad)

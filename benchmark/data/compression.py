@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import platform
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,31 +41,50 @@ class CodecSpec:
     options: tuple[tuple[str, str], ...] = ()
 
 
-# Encoder threads are pinned, not left to "auto": x264's frame threads and x265's pool size change the
-# bytes, so an automatic count would give different encodes on machines with different core counts.
-# x264 gets frame threads, not the slice threads PyAV's default thread_type would ask for.
+# Encodes are a function of the frames and the level alone, the same bytes on every x86-64 machine (issue
+# 24): nothing below may depend on the CPU model, its SIMD set or its core count.
+# - x264 `cpu-independent=1`: x264's own switch for this; it keeps the two kinds of kernel that are not
+#   bit-exact across SIMD sets (the float mbtree propagation and the 9-way intra search) on their canonical
+#   versions. Without it the bytes differ between asm=SSE2 and asm=SSE4.2, and again with AVX-512.
+# - Threads pinned, never "auto": x264 2 frame threads (not sliced, 1 lookahead thread), x265 one frame thread
+#   and a pool of 2, mpeg4 one thread (its slice count is its thread count, so "auto" changes the bytes).
+# - x265 `info=0`: its version SEI spells out every option, including the SIMD set it ran with (cpuid).
+# - Both encoders get an explicit SIMD set, `asm=`: see ENCODER_SIMD.
 ENCODER_THREADS = 2
 CODECS: dict[str, CodecSpec] = {
-    "x264": CodecSpec("libx264", ("bitrate", "crf"), (("x264-params", f"threads={ENCODER_THREADS}"),)),
+    "x264": CodecSpec(
+        "libx264",
+        ("bitrate", "crf"),
+        (
+            (
+                "x264-params",
+                f"threads={ENCODER_THREADS}:lookahead-threads=1:sliced-threads=0:cpu-independent=1",
+            ),
+        ),
+    ),
     "x265": CodecSpec(
         "libx265",
         ("bitrate", "crf"),
-        (("x265-params", f"log-level=error:frame-threads=1:pools={ENCODER_THREADS}"),),
+        (("x265-params", f"log-level=error:frame-threads=1:pools={ENCODER_THREADS}:info=0"),),
     ),
-    "mpeg4": CodecSpec("mpeg4", ("bitrate", "qscale")),
+    "mpeg4": CodecSpec("mpeg4", ("bitrate", "qscale"), (("threads", "1"),)),
 }
+# The SIMD set x264 and x265 run with (their `asm=` names): x86-64-v3, which every Intel CPU since Haswell
+# (2013) and every AMD one since Zen (2017) has, Xeon and EPYC cloud VMs included. Measured here (CPU time,
+# loaded 2-core EPYC): x265 with AVX2 as fast as its own pick, 1.3-1.5x slower with AVX, 1.6x with SSE4.2,
+# 2-2.7x with SSE2; x264 within noise from SSE2 up, 4-7x slower in plain C. AVX-512 is left out: not every
+# CI machine has it, and x264's AVX-512 kernels once gave run-to-run different files on an EPYC.
+# A CPU without AVX2 gets the next set down: the bytes are the same with any of them (asm=0, plain C,
+# included), which tests/test_compression.py checks; only the speed changes.
+ENCODER_SIMD = "AVX2"
+SIMD_FALLBACKS = ("AVX", "SSE4.2", "SSSE3", "SSE2")
+# RGB -> yuv420p before the encoder, with swscale's exact rounding (bit-exact with its plain C code; its
+# default SIMD rounding is not) on one thread.
+YUV_CONVERSION = ("ACCURATE_RND", "BITEXACT")
 
 
-@lru_cache(maxsize=1)
-def x264_cpu_flags() -> str:
-    """The CPU features libx264 detects here, minus AVX-512, as its `asm` option.
-
-    Why: x264's AVX-512 kernels made encodes of the same frames differ from run to run on this project's
-    machines (AMD EPYC with AVX-512), single-threaded too, for some frame sizes (160x120, 144x120; not
-    128x120 or 256x192). With AVX-512 off they are byte-identical, and for the sizes where AVX-512 behaved
-    the bytes are the same as with it. The flags come from x264's own detection (its start-up log line), so
-    no instruction the CPU lacks is ever forced on.
-    """
+def _x264_reported_cpu() -> list[str]:
+    """The CPU feature names libx264 detects here (from its start-up log line); [] if it does not say."""
     import av
     import av.logging
 
@@ -79,18 +99,47 @@ def x264_cpu_flags() -> str:
         av.logging.set_level(previous)
     for _level, _name, message in logs:
         if "using cpu capabilities:" in message:
-            names = message.split(":", 1)[1].split()
-            kept = [n for n in names if not n.upper().startswith("AVX512") and n != "none!"]
-            return ",".join(kept) or "0"
-    log.warning("libx264 did not report its CPU features; encoding without SIMD (slow but reproducible)")
-    return "0"
+            return message.split(":", 1)[1].split()
+    return []
 
 
-def _codec_options(spec: CodecSpec) -> dict[str, str]:
-    """The encoder's fixed options (x264 gets its reproducible `asm` set here, once per process)."""
+@lru_cache(maxsize=1)
+def supported_simd() -> tuple[str, ...]:
+    """ENCODER_SIMD and SIMD_FALLBACKS that this CPU has, best first (from x264's own detection)."""
+    names = _x264_reported_cpu()
+    has = set(names) | ({"SSE2"} if any(n.startswith("SSE2") for n in names) else set())
+    return tuple(s for s in (ENCODER_SIMD, *SIMD_FALLBACKS) if s in has)
+
+
+@lru_cache(maxsize=1)
+def encoder_simd() -> str:
+    """The `asm=` set for x264 and x265 here: ENCODER_SIMD, or the best fallback this CPU has.
+
+    Why not just force ENCODER_SIMD: on a CPU without it the encoders would die on an illegal instruction.
+    Other architectures get the encoders' own choice ("auto"): the committed digests are an x86-64 contract.
+    """
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        log.warning("encoder SIMD left to x264/x265 on %s: encodes are pinned for x86-64", platform.machine())
+        return "auto"
+    supported = supported_simd()
+    simd = supported[0] if supported else "0"
+    if simd != ENCODER_SIMD:
+        log.warning(
+            "this CPU lacks %s (libx264 reports: %s); encoding with asm=%s: the same bytes, slower",
+            ENCODER_SIMD,
+            " ".join(_x264_reported_cpu()) or "nothing",
+            simd,
+        )
+    return simd
+
+
+def encoder_options(spec: CodecSpec) -> dict[str, str]:
+    """The encoder's fixed options, with the SIMD set (encoder_simd) for x264 and x265."""
     options = dict(spec.options)
     if spec.encoder == "libx264":
-        options["x264-params"] += f":sliced-threads=0:asm={x264_cpu_flags()}"
+        options["x264-params"] += f":asm={encoder_simd()}"
+    elif spec.encoder == "libx265":
+        options["x265-params"] += f":asm={encoder_simd()}"
     return options
 
 
@@ -140,8 +189,8 @@ class CompressionLevel:
         """Stable hash of what changes the encoded bytes (cache key part)."""
         spec = CODECS.get(self.codec)
         payload = [self.version, self.codec, self.mode, float(self.value), spec.encoder if spec else RAW]
-        if spec and spec.options:  # pinned encoder settings (x264/x265: new keys since reproducible encodes)
-            payload.append(["reproducible-v1", *map(list, spec.options)])
+        if spec:  # the pinned encoder settings and input conversion: new keys whenever they change
+            payload.append(["portable-v2", *map(list, spec.options), list(YUV_CONVERSION)])
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
 
 
@@ -272,23 +321,29 @@ def _raw(source: Path, level: CompressionLevel, fps: float | None) -> Compressed
 def _encode(source: Path, level: CompressionLevel, target: Path, fps: float | None) -> dict:
     """Encodes the full frame into `target` (yuv420p, even size); returns the measured size stats."""
     import av
+    from av.video.reformatter import Interpolation, VideoReformatter
 
     from benchmark.data.video import open_video
 
     spec = CODECS[level.codec]
+    conversion = Interpolation.BILINEAR
+    for flag in YUV_CONVERSION:
+        conversion |= Interpolation[flag]
+    to_yuv = VideoReformatter()
     ENCODE_COUNT["n"] += 1
     with open_video(source, fps) as reader, av.open(str(target), "w", format="mp4") as out:
         rate = Fraction(reader.fps).limit_denominator(1001)
         width, height = reader.width // 2 * 2, reader.height // 2 * 2  # yuv420p needs even sides
         stream = out.add_stream(spec.encoder, rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        options = _codec_options(spec)
+        options = encoder_options(spec)
         options.update(MODES[level.mode](stream, level.value))
         stream.options = options
         bits, index = 0, 0
         for chunk in reader.iter_chunks(CHUNK):
             for image in chunk:
-                frame = av.VideoFrame.from_ndarray(image[:height, :width], format="rgb24")
+                rgb = av.VideoFrame.from_ndarray(image[:height, :width], format="rgb24")
+                frame = to_yuv.reformat(rgb, format="yuv420p", interpolation=conversion, threads=1)
                 frame.pts, frame.time_base = index, 1 / rate
                 index += 1
                 for packet in stream.encode(frame):
