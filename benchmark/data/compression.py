@@ -318,18 +318,32 @@ def _raw(source: Path, level: CompressionLevel, fps: float | None) -> Compressed
     )
 
 
-def _encode(source: Path, level: CompressionLevel, target: Path, fps: float | None) -> dict:
-    """Encodes the full frame into `target` (yuv420p, even size); returns the measured size stats."""
+def yuv420p_converter() -> Callable:
+    """image uint8 [H, W, 3] (even sides) -> yuv420p VideoFrame through swscale's exact rounding on one
+    thread: the same bytes with or without SIMD, so the encoder's input does not depend on the CPU either."""
     import av
     from av.video.reformatter import Interpolation, VideoReformatter
 
-    from benchmark.data.video import open_video
-
-    spec = CODECS[level.codec]
     conversion = Interpolation.BILINEAR
     for flag in YUV_CONVERSION:
         conversion |= Interpolation[flag]
     to_yuv = VideoReformatter()
+
+    def convert(image):
+        rgb = av.VideoFrame.from_ndarray(image, format="rgb24")
+        return to_yuv.reformat(rgb, format="yuv420p", interpolation=conversion, threads=1)
+
+    return convert
+
+
+def _encode(source: Path, level: CompressionLevel, target: Path, fps: float | None) -> dict:
+    """Encodes the full frame into `target` (yuv420p, even size); returns the measured size stats."""
+    import av
+
+    from benchmark.data.video import open_video
+
+    spec = CODECS[level.codec]
+    to_yuv420p = yuv420p_converter()
     ENCODE_COUNT["n"] += 1
     with open_video(source, fps) as reader, av.open(str(target), "w", format="mp4") as out:
         rate = Fraction(reader.fps).limit_denominator(1001)
@@ -342,8 +356,7 @@ def _encode(source: Path, level: CompressionLevel, target: Path, fps: float | No
         bits, index = 0, 0
         for chunk in reader.iter_chunks(CHUNK):
             for image in chunk:
-                rgb = av.VideoFrame.from_ndarray(image[:height, :width], format="rgb24")
-                frame = to_yuv.reformat(rgb, format="yuv420p", interpolation=conversion, threads=1)
+                frame = to_yuv420p(image[:height, :width])
                 frame.pts, frame.time_base = index, 1 / rate
                 index += 1
                 for packet in stream.encode(frame):

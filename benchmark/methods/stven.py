@@ -27,7 +27,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.data.compression import CODECS, MODES, CompressionLevel, get_level
+from benchmark.data.compression import (
+    CODECS,
+    MODES,
+    CompressionLevel,
+    encoder_options,
+    get_level,
+    yuv420p_converter,
+)
 from benchmark.errors import DataError
 from benchmark.methods.base import MethodModule, OptimConfig
 from benchmark.methods.rppgnet import (
@@ -136,11 +143,12 @@ def encode_clip(frames: np.ndarray, level: str | CompressionLevel, fps: float = 
         rate = Fraction(fps).limit_denominator(1001)
         stream = out.add_stream(spec.encoder, rate=rate)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        options = dict(spec.options)
+        options = encoder_options(spec)  # the sweep's CPU-independent encoder settings
         options.update(MODES[level.mode](stream, value))
         stream.options = options
+        to_yuv420p = yuv420p_converter()
         for i, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame = to_yuv420p(np.ascontiguousarray(image))
             frame.pts = i
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
