@@ -36,7 +36,7 @@ MOTION_LEVELS = {
     "none": dict(sway=0.0, beta=2.0, roll=0.0, yaw=0.0, scale=0.0, turns=0.0, turn_deg=0.0, breath=0.0),
     "low": dict(sway=0.0025, beta=1.8, roll=0.3, yaw=0.7, scale=0.002, turns=0.0, turn_deg=0.0, breath=0.002),
     "medium": dict(
-        sway=0.006, beta=1.6, roll=1.2, yaw=3.0, scale=0.008, turns=3.0, turn_deg=10.0, breath=0.002
+        sway=0.004, beta=1.7, roll=0.8, yaw=2.0, scale=0.005, turns=2.0, turn_deg=8.0, breath=0.002
     ),
     "high": dict(
         sway=0.02, beta=1.4, roll=3.5, yaw=8.0, scale=0.025, turns=10.0, turn_deg=25.0, breath=0.003
@@ -47,8 +47,8 @@ MOTION_LEVELS = {
 TALKING_LEVELS = {
     "none": dict(fraction=0.0, rate=4.0, mouth=0.0, bob=0.0, nod=0.0),
     "low": dict(fraction=0.25, rate=3.5, mouth=0.5, bob=0.003, nod=0.5),
-    "medium": dict(fraction=0.55, rate=4.0, mouth=0.8, bob=0.005, nod=1.0),
-    "high": dict(fraction=0.85, rate=4.5, mouth=1.0, bob=0.012, nod=3.0),
+    "medium": dict(fraction=0.55, rate=4.0, mouth=0.8, bob=0.006, nod=1.5),
+    "high": dict(fraction=0.85, rate=4.5, mouth=1.0, bob=0.015, nod=3.0),
 }
 # Lighting: drift, RMS relative change of the main (daylight-like) source, 1/f^2 below 0.1 Hz; steps per
 # minute and their size (a cloud, a door, a lamp switched); flicker, RMS relative fluctuation of the second
@@ -57,8 +57,8 @@ TALKING_LEVELS = {
 LIGHTING_LEVELS = {
     "none": dict(drift=0.0, steps=0.0, step_size=0.0, flicker=0.0, spot=0.0, wb=0.0),
     "low": dict(drift=0.01, steps=0.0, step_size=0.0, flicker=0.002, spot=0.0, wb=0.004),
-    "medium": dict(drift=0.06, steps=2.0, step_size=0.08, flicker=0.008, spot=0.15, wb=0.015),
-    "high": dict(drift=0.15, steps=5.0, step_size=0.2, flicker=0.02, spot=0.4, wb=0.03),
+    "medium": dict(drift=0.06, steps=3.0, step_size=0.1, flicker=0.015, spot=0.25, wb=0.015),
+    "high": dict(drift=0.15, steps=6.0, step_size=0.2, flicker=0.03, spot=0.4, wb=0.03),
 }
 # Camera: sensor noise (x the subject's base level), auto-exposure (off: locked at the first frame; else its
 # time constant in s, a dead band within which it does not react, and the relative step of its gain when it
@@ -67,7 +67,7 @@ CAMERA_LEVELS = {
     "none": dict(noise=0.0, ae=False, ae_tau=0.8, deadband=0.0, step=0.0, wb=0.0),
     "low": dict(noise=0.5, ae=True, ae_tau=0.8, deadband=0.0, step=0.0, wb=0.002),
     "medium": dict(noise=1.0, ae=True, ae_tau=0.5, deadband=0.03, step=0.03, wb=0.006),
-    "high": dict(noise=2.5, ae=True, ae_tau=0.3, deadband=0.05, step=0.06, wb=0.015),
+    "high": dict(noise=5.0, ae=True, ae_tau=0.3, deadband=0.05, step=0.06, wb=0.015),
 }
 # Skin: the `skin-<level>` ladder renders every subject with one tone (pulse weaker and skin darker as the
 # tone darkens); the other scenarios keep each subject's own tone (subjects cycle through I..VI).
