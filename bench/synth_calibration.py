@@ -1,8 +1,8 @@
 """Is SynthPulse as hard as real data? Classic methods on a small SynthPulse set, beside published numbers.
 
 Generates a calibration set (default 8 subjects x the four default scenarios, whose nuisances are at
-`medium`, plus the nuisance ladder `<nuisance>-<none|low|medium|high>`, 20 s clips at the `quick` preset's
-256x192), scores the seven classic methods through the suite's own path (the runner's face stage at `raw`,
+`medium`, plus the nuisance ladder `<nuisance>-<none|low|medium|high>` on the first 4 subjects, 20 s clips
+at the `quick` preset's 256x192; 96 recordings), scores the seven classic methods through the suite's own path (the runner's face stage at `raw`,
 `predict_bvp`, the runner's `heart_rates` with the quick sweep's evaluation: FFT, 0.75-2.5 Hz, whole
 recording), and prints:
 
@@ -19,7 +19,7 @@ Sources of the anchors: rPPG-Toolbox (Liu et al., "rPPG-Toolbox: Deep Remote PPG
 Datasets and Benchmarks), unsupervised methods on PURE and UBFC-rPPG; MMPD (Tang et al., "MMPD: Multi-Domain
 Mobile Video Physiology Dataset", EMBC 2023), POS and CHROM per motion and lighting condition.
 
-    OMP_NUM_THREADS=1 python bench/synth_calibration.py --jobs 2              # about 8 min on 2 cores
+    OMP_NUM_THREADS=1 python bench/synth_calibration.py --jobs 2   # ~11 CPU-minutes: ~5.5 min on 2 idle cores
     python bench/synth_calibration.py --subjects 4 --no-ladder --duration 10  # a quick look
 """
 
@@ -169,7 +169,7 @@ def main(argv=None) -> int:
 
     from benchmark.data.datasets.synth import SynthPulse
     from benchmark.data.synth.presets import SCENARIO_ORDER
-    from benchmark.data.synth.scenes import LEVELS, NUISANCES
+    from benchmark.data.synth.scenes import LEVELS
 
     ladder = {} if args.no_ladder else ladder_scenarios()
     if args.nuisances:
@@ -223,7 +223,8 @@ def main(argv=None) -> int:
 
     print("\n1. MAE (bpm) per default scenario (nuisances at medium) vs real data; ratio = SynthPulse / real")
     print(
-        f"{'scenario':<9} {'real anchor':<26} {'POS':>6} {'real':>6} {'ratio':>6} {'CHROM':>6} {'real':>6} {'ratio':>6}"
+        f"{'scenario':<9} {'real anchor':<26} {'POS':>6} {'real':>6} {'ratio':>6} "
+        f"{'CHROM':>6} {'real':>6} {'ratio':>6}"
     )
     in_range = 0
     for sc in SCENARIO_ORDER:
@@ -232,7 +233,8 @@ def main(argv=None) -> int:
         rp, rc = pos / real_pos, chrom / real_chrom
         in_range += (0.5 <= rp <= 2) + (0.5 <= rc <= 2)
         print(
-            f"{sc:<9} {label:<26} {pos:6.2f} {real_pos:6.2f} {rp:6.2f} {chrom:6.2f} {real_chrom:6.2f} {rc:6.2f}"
+            f"{sc:<9} {label:<26} {pos:6.2f} {real_pos:6.2f} {rp:6.2f} "
+            f"{chrom:6.2f} {real_chrom:6.2f} {rc:6.2f}"
         )
     print(f"ratios within [0.5, 2]: {in_range} of 8")
 

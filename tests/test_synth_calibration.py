@@ -8,7 +8,8 @@ whose nuisance ladder no longer climbs, not a decimal.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
+import sys
 
 import numpy as np
 import pytest
@@ -17,12 +18,11 @@ from benchmark.paths import PROJECT_ROOT
 
 
 def calibration_module():
-    spec = importlib.util.spec_from_file_location(
-        "synth_calibration", PROJECT_ROOT / "bench" / "synth_calibration.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """bench/synth_calibration.py, imported by name (its worker processes import it again)."""
+    bench = str(PROJECT_ROOT / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    return importlib.import_module("synth_calibration")
 
 
 @pytest.fixture(scope="module")
