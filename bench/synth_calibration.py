@@ -2,9 +2,9 @@
 
 Generates a calibration set (default 8 subjects x the four default scenarios, whose nuisances are at
 `medium`, plus the nuisance ladder `<nuisance>-<none|low|medium|high>` on the first 4 subjects, 20 s clips
-at the `quick` preset's 256x192; 96 recordings), scores the seven classic methods through the suite's own path (the runner's face stage at `raw`,
-`predict_bvp`, the runner's `heart_rates` with the quick sweep's evaluation: FFT, 0.75-2.5 Hz, whole
-recording), and prints:
+at the `quick` preset's 256x192; 96 recordings), scores the seven classic methods through the suite's own
+path (the runner's face stage at `raw`, `predict_bvp`, the runner's `heart_rates` with the quick sweep's
+evaluation: FFT, 0.75-2.5 Hz, whole recording), and prints:
 
 1. POS and CHROM MAE per default scenario beside the matching real-data anchor and the ratio (target
    0.5x-2x): still <-> UBFC-rPPG and PURE, motion <-> MMPD rotation and talking, lighting <-> the mean of
