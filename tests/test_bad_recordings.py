@@ -249,7 +249,7 @@ def test_a_dataset_with_every_recording_bad_fails_with_every_reason(tmp_path):
 
 # ---------------------------------------------------------------------------------------- counting
 def test_a_failed_recording_counts_once_as_failed_not_as_without_reference():
-    from benchmark.runner.scoring import score
+    from benchmark.results.scoring import score
 
     def row(rec, hr_pred, hr_true, error=None):
         return {
@@ -285,8 +285,8 @@ def synth_clips():
 
 @pytest.mark.slow
 def test_a_sweep_cell_scores_the_good_recordings_and_stores_the_bad_ones(synth_clips, tmp_path):
+    from benchmark.results.store import ResultStore
     from benchmark.runner.cells import sweep_from_dict
-    from benchmark.runner.store import ResultStore
     from benchmark.runner.sweep import run_sweep
 
     folder = tmp_path / "mixed"

@@ -63,7 +63,7 @@ def test_rows_whose_ci_does_not_clear_chance_are_marked():
 
 def test_boards_state_their_test_set_size(tmp_path):
     from benchmark.leaderboard.tables import collect_entries, test_set_line
-    from benchmark.runner.store import WHOLE, CellResult, Prediction, ResultStore
+    from benchmark.results.store import WHOLE, CellResult, Prediction, ResultStore
 
     prov = {"git_commit": "c", "host": "h", "date": "2026-01-01T00:00:00+00:00"}
     with ResultStore(tmp_path / "r.sqlite") as store:

@@ -11,8 +11,8 @@ import pytest
 from benchmark.cli import build_parser, main
 from benchmark.errors import ConfigError
 from benchmark.paths import PROJECT_ROOT, config_dir
+from benchmark.results.store import WHOLE, CellResult, Prediction, ResultStore
 from benchmark.runner.cells import load_sweep, sweep_from_dict
-from benchmark.runner.store import WHOLE, CellResult, Prediction, ResultStore
 
 PROV = {"git_commit": "c0ffee1", "host": "test-host", "date": "2026-01-02T03:04:05+00:00"}
 
@@ -148,8 +148,8 @@ def run_args(*argv: str):
 
 
 def test_an_ad_hoc_run_gets_its_own_name_database_and_tables(tmp_path, monkeypatch):
+    from benchmark.results.provenance import default_db_path
     from benchmark.runner.cli import sweep_from_args
-    from benchmark.runner.sweep import default_db_path
 
     monkeypatch.setenv("RPPG_RESULTS_DIR", str(tmp_path / "runs"))
     committed = sweep_from_args(run_args())

@@ -9,7 +9,7 @@ import pytest
 
 from benchmark.leaderboard.plots import pareto_front
 from benchmark.leaderboard.writer import write_leaderboards
-from benchmark.runner.store import WHOLE, CellResult, Prediction, ResultStore
+from benchmark.results.store import WHOLE, CellResult, Prediction, ResultStore
 
 PROV = {"git_commit": "c0ffee1", "host": "test-host", "date": "2026-01-02T03:04:05+00:00"}
 TRUE = [60.0, 70.0, 80.0, 90.0]

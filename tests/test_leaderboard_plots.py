@@ -23,7 +23,7 @@ from benchmark.leaderboard.plots import (  # noqa: E402
     recording_pairs,
 )
 from benchmark.leaderboard.writer import write_leaderboards  # noqa: E402
-from benchmark.runner.store import WHOLE, CellResult, Prediction, ResultStore  # noqa: E402
+from benchmark.results.store import WHOLE, CellResult, Prediction, ResultStore  # noqa: E402
 
 PROV = {"git_commit": "c0ffee1", "host": "test-host", "date": "2026-01-02T03:04:05+00:00"}
 TRUE = [60.0, 70.0, 80.0, 90.0]

@@ -106,7 +106,7 @@ def test_classic_macs_count_the_algorithm_not_only_the_spatial_mean():
 
 
 def test_store_keys_runtime_and_precision_and_keeps_legacy_keys(tmp_path):
-    from benchmark.runner.store import ResultStore
+    from benchmark.results.store import ResultStore
 
     base = {"method": "m", "group": "supervised", "device": "cpu", "host": "h", "estimated": False}
     with ResultStore(tmp_path / "r.sqlite") as store:
@@ -163,7 +163,7 @@ def _edge_csv(tmp_path) -> Path:
 
 def test_edge_harness_csv_is_imported_and_replaces_the_estimate(tmp_path, capsys):
     from benchmark.cli import main
-    from benchmark.runner.store import ResultStore
+    from benchmark.results.store import ResultStore
 
     out = _edge_csv(tmp_path)
     with open(out) as f:
@@ -205,7 +205,7 @@ BAD_EDITS = {
 @pytest.mark.parametrize("case", list(BAD_EDITS))
 def test_malformed_edge_csv_is_a_named_error_and_writes_nothing(case, tmp_path, capsys):
     from benchmark.cli import main
-    from benchmark.runner.store import ResultStore
+    from benchmark.results.store import ResultStore
 
     good = {
         "format": "1", "method": "tdm", "model": "tdm.onnx", "model_sha256": "0", "runtime": "onnxruntime",

@@ -18,8 +18,8 @@ from sweep_data import build_datasets, sweep_file
 
 from benchmark.errors import ConfigError
 from benchmark.paths import PROJECT_ROOT
+from benchmark.results.store import ResultStore, integrity_problems
 from benchmark.runner.cells import expand, load_sweep, sweep_from_dict
-from benchmark.runner.store import ResultStore, integrity_problems
 
 SWEEPS = sorted((PROJECT_ROOT / "configs" / "sweeps").glob("*.yaml"))
 

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from benchmark.runner.store import WHOLE, CellResult, Prediction, ResultStore, integrity_problems
+from benchmark.results.store import WHOLE, CellResult, Prediction, ResultStore, integrity_problems
 
 IDENTITY = {
     "method": "pos",

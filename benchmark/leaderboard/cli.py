@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from benchmark.leaderboard.writer import write_leaderboards
     from benchmark.paths import config_dir
+    from benchmark.results.store import ResultStore
     from benchmark.runner.cells import load_sweep
-    from benchmark.runner.store import ResultStore
 
     sweep = load_sweep(args.sweep or config_dir() / "sweeps" / "quick.yaml")
     db = Path(args.db) if args.db else sweep.db_path()

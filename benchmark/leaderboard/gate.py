@@ -107,8 +107,8 @@ def current_csv(args: argparse.Namespace) -> str:
 
     from benchmark.leaderboard.tables import collect_entries, entries_csv
     from benchmark.paths import config_dir, results_dir
+    from benchmark.results.store import ResultStore
     from benchmark.runner.cells import load_sweep
-    from benchmark.runner.store import ResultStore
     from benchmark.runner.sweep import run_sweep
 
     if args.results:

@@ -63,7 +63,7 @@ def board_name(entry: dict) -> str:
 
 def collect_entries(store, n_boot: int = 1000) -> list[dict]:
     """Every entry of the database with its pooled metrics, status and the errors of its failed cells."""
-    from benchmark.runner.scoring import score
+    from benchmark.results.scoring import score
 
     grouped: dict[tuple, list[dict]] = defaultdict(list)
     for cell in store.cells():
@@ -226,7 +226,7 @@ BREAKDOWN_TAGS = ("scenario",)  # recording tags that get a table of their own w
 
 def tag_breakdown_table(store, entries: list[dict], level: str, tag: str, title: str) -> Table | None:
     """MAE per value of one recording tag (e.g. scenario) at one compression level; None without such tags."""
-    from benchmark.runner.scoring import score
+    from benchmark.results.scoring import score
 
     tags = store.recording_tags()
     at_level = [e for e in entries if e["level"] == level and e["status"] != "failed"]

@@ -67,48 +67,13 @@ def device_name(value: str) -> str:
     return value
 
 
-def profile_methods(
-    names: list[str], store=None, overrides: dict | None = None, label: str = "default", **kwargs
-) -> list[dict]:
-    """Measured rows (plus Jetson estimates) for `names`; a method that fails is logged, skipped. No estimate
-    is added for a method the database already has measured on the estimated device."""
-    import datetime
-    import logging
-
-    from benchmark.profiling.edge_import import has_measured_row
-    from benchmark.profiling.profile import profile_method
-    from benchmark.profiling.roofline import ROOFLINES, estimate_row
-
-    log = logging.getLogger(__name__)
-    existing = store.efficiency() if store is not None else []
-    rows = []
-    for name in names:
-        try:
-            row = profile_method(name, (overrides or {}).get(name), label, **kwargs)
-        except Exception as err:  # noqa: BLE001 - one broken method must not hide the others' numbers
-            log.error("profile %s failed: %s: %s", name, type(err).__name__, err)
-            continue
-        estimates = [
-            estimate_row(row, roofline)
-            for device, roofline in ROOFLINES.items()
-            if row["macs_per_chunk"] is not None and not has_measured_row(existing, name, device)
-        ]
-        new = [row, *estimates]
-        rows += new
-        if store is not None:
-            date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-            for r in new:
-                store.put_efficiency(r, date)
-    return rows
-
-
 def import_main(args: argparse.Namespace) -> int:
     """--import CSV --device-name NAME: validate the whole file, then write its rows; print the table."""
     from benchmark.errors import ConfigError
     from benchmark.leaderboard.tables import efficiency_table
     from benchmark.profiling.edge_import import import_edge_csv
-    from benchmark.runner.store import ResultStore
-    from benchmark.runner.sweep import default_db_path
+    from benchmark.results.provenance import default_db_path
+    from benchmark.results.store import ResultStore
 
     if not args.device_name:
         raise ConfigError("--import needs --device-name NAME (the device the CSV was measured on)")
@@ -133,8 +98,9 @@ def import_main(args: argparse.Namespace) -> int:
 def main(args: argparse.Namespace) -> int:
     from benchmark.errors import ConfigError
     from benchmark.methods import METHODS
-    from benchmark.runner.store import ResultStore
-    from benchmark.runner.sweep import default_db_path
+    from benchmark.profiling.profile import profile_methods
+    from benchmark.results.provenance import default_db_path
+    from benchmark.results.store import ResultStore
 
     if args.import_csv is not None:
         return import_main(args)

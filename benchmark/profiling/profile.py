@@ -218,3 +218,37 @@ def profile_method(name: str, overrides: dict | None = None, label: str = "defau
     entry = METHODS.get(name)
     module = create_method(name, **(overrides or {}))
     return {**profile_module(module, name, entry.group, **kwargs), "config": label}
+
+
+def profile_methods(
+    names: list[str], store=None, overrides: dict | None = None, label: str = "default", **kwargs
+) -> list[dict]:
+    """Measured rows (plus Jetson estimates) for `names`; a method that fails is logged, skipped. No estimate
+    is added for a method the database already has measured on the estimated device."""
+    import datetime
+    import logging
+
+    from benchmark.profiling.edge_import import has_measured_row
+    from benchmark.profiling.roofline import ROOFLINES, estimate_row
+
+    log = logging.getLogger(__name__)
+    existing = store.efficiency() if store is not None else []
+    rows = []
+    for name in names:
+        try:
+            row = profile_method(name, (overrides or {}).get(name), label, **kwargs)
+        except Exception as err:  # noqa: BLE001 - one broken method must not hide the others' numbers
+            log.error("profile %s failed: %s: %s", name, type(err).__name__, err)
+            continue
+        estimates = [
+            estimate_row(row, roofline)
+            for device, roofline in ROOFLINES.items()
+            if row["macs_per_chunk"] is not None and not has_measured_row(existing, name, device)
+        ]
+        new = [row, *estimates]
+        rows += new
+        if store is not None:
+            date = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+            for r in new:
+                store.put_efficiency(r, date)
+    return rows

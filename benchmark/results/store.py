@@ -269,10 +269,6 @@ class ResultStore:
         return [json.loads(r[0]) for r in rows]
 
 
-def open_store(path: str | Path) -> ResultStore:
-    return ResultStore(path)
-
-
 def integrity_problems(path: str | Path) -> list[str]:
     """What is wrong with a database: duplicate keys, orphan predictions, done cells without predictions."""
     problems = []

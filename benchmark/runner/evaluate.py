@@ -14,8 +14,8 @@ from collections.abc import Callable
 import numpy as np
 
 from benchmark.errors import BenchmarkError
+from benchmark.results.store import WHOLE, CellResult, Prediction
 from benchmark.runner.cells import Cell
-from benchmark.runner.store import WHOLE, CellResult, Prediction
 from benchmark.spec import CROP_SIZE
 
 CACHE_SIZE = CROP_SIZE  # old name, kept for scripts written against it
@@ -101,7 +101,7 @@ def evaluate_cell(
     cell: Cell, module, recordings: list, provenance: dict, on_recording: Callable[[], None] | None = None
 ) -> CellResult:
     """The cell's result: per-recording predictions plus the metrics scored from them."""
-    from benchmark.runner.scoring import score
+    from benchmark.results.scoring import score
 
     predictions: list[Prediction] = []
     prepared = prepare_recordings(recordings, cell.level, cell.sweep.face)

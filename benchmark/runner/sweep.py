@@ -7,64 +7,21 @@ when it finishes; a failing cell is stored as failed with its error and the swee
 
 from __future__ import annotations
 
-import datetime
 import logging
-import socket
-import subprocess
 import sys
 import time
 import traceback
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError, ConfigError
-from benchmark.paths import PROJECT_ROOT, results_dir
+from benchmark.paths import results_dir
+from benchmark.results.provenance import now, provenance
+from benchmark.results.store import CellResult, ResultStore
 from benchmark.runner.cells import Cell, Sweep, expand
 from benchmark.runner.evaluate import evaluate_cell
-from benchmark.runner.store import CellResult, ResultStore
 from benchmark.runner.training import Trainer
 
 log = logging.getLogger(__name__)
-
-
-def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=10,
-    ).stdout.strip()
-    return out.stdout.strip() + ("-dirty" if dirty else "")
-
-
-def provenance() -> dict:
-    from benchmark.profiling.measure import cpu_model
-
-    return {"git_commit": git_commit(), "host": f"{socket.gethostname()} ({cpu_model()})", "date": now()}
-
-
-DEFAULT_SWEEP = "quick"  # what `run`, `leaderboard` and `profile` use when no sweep or database is named
-
-
-def default_db_path() -> Path:
-    """The default sweep's database: `profile` writes where `run` and `leaderboard` read."""
-    return results_dir() / f"{DEFAULT_SWEEP}.sqlite"
 
 
 def method_entries(sweep: Sweep) -> dict:
@@ -95,8 +52,8 @@ def recipes_of(entries: dict, profile: str) -> tuple[dict[str, dict], dict[str, 
 
 def profile_missing(store, names: list[str], recipes: dict, profile: str) -> None:
     """Efficiency rows for the methods that have none on this host yet (tables and Pareto plot need them)."""
-    from benchmark.profiling.cli import profile_methods
     from benchmark.profiling.measure import cpu_model
+    from benchmark.profiling.profile import profile_methods
 
     have = {r["method"] for r in store.efficiency() if r.get("host") == cpu_model()}
     todo = [n for n in names if n not in have]

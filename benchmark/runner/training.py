@@ -77,7 +77,7 @@ class Trainer:
             raise TrainingFailed(
                 f"training of {cell.method} on {cell.train_set} failed: {self._failures[key]}"
             )
-        from benchmark.runner.sweep import now
+        from benchmark.results.provenance import now
 
         known = self.store.checkpoint(key)
         if known and Path(known).is_file():

@@ -1,0 +1,1 @@
+"""Results: the SQLite store, scoring of prediction rows into metrics, and provenance."""
