@@ -3,7 +3,9 @@
 Six subjects, 10 s clips at 160x120 (the smoke preset's frame), the default scenarios plus the ends of the
 head-motion ladder; scored by the suite's own face stage, classic methods and heart-rate estimation. The
 bounds are loose on purpose: they catch a generator that became trivial (still at 0 bpm), impossible, or
-whose nuisance ladder no longer climbs, not a decimal.
+whose nuisance ladder no longer climbs, not a decimal. Measured at this size (generator version 4): POS /
+CHROM MAE still 6.97 / 7.44, combined 29.38 / 15.86, motion-none 0.52 / 0.55, motion-high 38.35 / 29.33;
+Spearman of the six published methods' ranking +0.71 against rPPG-Toolbox's UBFC-rPPG column.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ def test_still_is_neither_trivial_nor_impossible_and_the_motion_ladder_climbs(ro
     assert 1.0 < still < 20.0, still
     assert cal.mae(rows, "motion-high", "pos") > cal.mae(rows, "motion-none", "pos")
     assert cal.mae(rows, "motion-high", "chrom") > cal.mae(rows, "motion-none", "chrom")
-    for scenario in ("motion", "lighting", "combined"):
-        assert cal.mae(rows, scenario, "pos") < 45.0, scenario
+    for method in ("pos", "chrom"):
+        assert cal.mae(rows, "still", method) < cal.mae(rows, "combined", method), method
 
 
 @pytest.mark.slow
