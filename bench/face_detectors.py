@@ -57,38 +57,27 @@ def read_frames(path: Path, stop: int) -> np.ndarray:
 
 
 def synth_truth(recording, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """True face centre [n, 2] and width [n] of a SynthPulse recording, by replaying its generator.
-
-    Mirrors benchmark.data.synth.generate.write_recording's random draws; the first frame is re-rendered and
-    must equal the video's, so a change in the generator cannot silently give wrong truth.
-    """
+    """True face centre [n, 2] and width [n] of a SynthPulse recording, by replaying its generator
+    (benchmark.data.synth.generate.recording_parts); the first frame is re-rendered and must equal the
+    video's, so a change in the generator cannot silently give wrong truth. A head turn narrows the face:
+    its width is scaled by cos(yaw)."""
     import json
 
-    from benchmark.data.synth.generate import SCENARIO_ORDER
-    from benchmark.data.synth.physics import PulseModel, sample_pulse_params
-    from benchmark.data.synth.render import Camera, Renderer
-    from benchmark.data.synth.scenes import SCENARIOS, trajectories
-    from benchmark.data.synth.subjects import build_subject
+    from benchmark.data.synth.generate import recording_parts
+    from benchmark.data.synth.presets import get_preset
 
     meta = json.loads((recording.video.parent / "meta.json").read_text())
     seed, index, scenario = meta["seed"], int(meta["subject"][1:]), meta["tags"]["scenario"]
     width, height, fps, total = meta["width"], meta["height"], meta["fps"], meta["n_frames"]
-    subject = build_subject(seed, index, width, height)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 2, index, SCENARIO_ORDER.index(scenario)]))
-    times = np.arange(total, dtype=np.float64) / fps
-    pulse = PulseModel(sample_pulse_params(rng, subject.ptt_offset_s), total / fps, rng)
-    traj = trajectories(SCENARIOS[scenario], times, rng)
-    light = np.array([1.0, 1.0, 1.0]) + rng.uniform(-0.08, 0.08, 3)
-    camera = Camera(fps, subject.noise_level, int(rng.integers(2**31)))
-    blood = pulse.face(times)
-    first = camera.expose(
-        Renderer(subject, width, height, light).radiance(traj, 0, float(blood[0] - blood.mean())),
-        traj.white_balance[0],
-    )
+    preset = get_preset(meta["preset"], width=width, height=height, fps=fps, duration_s=total / fps)
+    parts = recording_parts(preset, seed, index, scenario)
+    first = next(parts.frames())
     if not np.array_equal(first, read_frames(recording.video, 1)[0]):
         raise SystemExit(f"{recording.key}: replaying the generator does not give the video's first frame")
+    traj, subject = parts.trajectories, parts.subject
     centre = np.stack([subject.anchor[0] + traj.dx[:n] * width, subject.anchor[1] + traj.dy[:n] * height], 1)
-    return centre, subject.layer.face_width * traj.scale[:n]
+    turn = np.cos(np.deg2rad(np.asarray(traj.yaw_deg[:n], dtype=np.float64)))
+    return centre, subject.layer.face_width * traj.scale[:n] * turn
 
 
 def iou_square(box: np.ndarray, centre: np.ndarray, side: float) -> float:
