@@ -111,10 +111,11 @@ def score_recording(rec, methods=METHODS, cache_root: Path | None = None) -> dic
     from benchmark.evaluation.inference import predict_bvp
     from benchmark.methods import create_method
     from benchmark.runner.cells import Evaluation
-    from benchmark.runner.evaluate import CACHE_SIZE, face_config, heart_rates
+    from benchmark.runner.evaluate import face_config, heart_rates
+    from benchmark.spec import CROP_SIZE
 
     evaluation = Evaluation()  # the quick and full sweeps' band and estimator
-    pre = preprocess_recording(rec, "raw", face_config({}), CACHE_SIZE, cache_root=cache_root)
+    pre = preprocess_recording(rec, "raw", face_config({}), CROP_SIZE, cache_root=cache_root)
     means = rgb_means(np.asarray(pre.frames))[:, None, None, :]
     ppg = np.asarray(pre.ppg, dtype=np.float64)
     row = {"id": rec.id, "subject": rec.subject, **rec.tags}

@@ -18,8 +18,6 @@ from benchmark.results.store import WHOLE, CellResult, Prediction
 from benchmark.runner.cells import Cell
 from benchmark.spec import CROP_SIZE
 
-CACHE_SIZE = CROP_SIZE  # old name, kept for scripts written against it
-
 log = logging.getLogger(__name__)
 
 
