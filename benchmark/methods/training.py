@@ -119,6 +119,16 @@ def best_checkpoint(trainer: pl.Trainer) -> Path | None:
     return None
 
 
+# torch's intra-op threads during CPU training. A CPU reduction (convolution, BatchNorm statistics, sums)
+# is split across threads, so the thread count changes its rounding, and a few hundred Adam steps carry
+# that difference to other weights and another MAE (quick kd-teacher: train loss 0.687 at 1 thread vs
+# 0.596 at 2 after 10 steps). torch's default is the machine's core count (or OMP_NUM_THREADS), so a fixed
+# number here makes the weights independent of both. 2: the committed boards were trained on 2-core
+# machines at torch's default of 2 threads. Another CPU can still round differently (oneDNN picks its
+# kernels and blocking by ISA and cache sizes).
+TRAINING_THREADS = 2
+
+
 def fit_method(
     module: pl.LightningModule,
     datamodule: pl.LightningDataModule,
@@ -134,11 +144,13 @@ def fit_method(
     enable_progress_bar: bool = False,
     log_every_n_steps: int | None = None,
     callbacks: Sequence[pl.Callback] = (),
+    threads: int | None = TRAINING_THREADS,
 ) -> Path | None:
     """Fit `module` on `datamodule` and return the best checkpoint (None for methods that do not train).
 
-    Same seed -> same weights on CPU (seed_everything with workers, deterministic algorithms). The initial
-    weights are drawn when the method is created: seed (e.g. `pl.seed_everything(seed)`) before
+    Same seed -> same weights on CPU (seed_everything with workers, deterministic algorithms, and torch's
+    intra-op thread count set to `threads` while fitting, then restored; None keeps torch's setting). The
+    initial weights are drawn when the method is created: seed (e.g. `pl.seed_everything(seed)`) before
     `create_method` too, as the runner does.
     """
     if getattr(module, "kind", "supervised") == "none":
@@ -156,12 +168,18 @@ def fit_method(
         log_every_n_steps=log_every_n_steps,
         callbacks=callbacks,
     )
-    custom_fit = getattr(module, "custom_fit", None)
-    if callable(custom_fit):
-        return custom_fit(datamodule, make_trainer)
-    trainer = make_trainer()
-    trainer.fit(module, datamodule=datamodule)
-    return best_checkpoint(trainer)
+    previous = torch.get_num_threads()
+    if threads is not None and not _uses_cuda(accelerator):
+        torch.set_num_threads(int(threads))
+    try:
+        custom_fit = getattr(module, "custom_fit", None)
+        if callable(custom_fit):
+            return custom_fit(datamodule, make_trainer)
+        trainer = make_trainer()
+        trainer.fit(module, datamodule=datamodule)
+        return best_checkpoint(trainer)
+    finally:
+        torch.set_num_threads(previous)
 
 
 def load_trained(name: str, checkpoint: str | Path, **overrides) -> pl.LightningModule:
