@@ -38,6 +38,7 @@ stderr with rc 2; and an unexpected exception (a bug) is not caught: a traceback
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -213,6 +214,22 @@ def window_centres(n_windows: int, fps: float) -> tuple[np.ndarray, float, float
     return (np.arange(n_windows) * step + win / 2) / fps, win / fps, step / fps
 
 
+@contextlib.contextmanager
+def frames_bar(total: int, label: str):
+    """advance(n) for a progress bar of the face stage on a terminal's stderr; silent elsewhere, so piped or
+    --json output carries nothing but the result."""
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn(f"{label}: faces"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("frames", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
 def face_crops(video: Path, size: int, fps: float | None = None) -> tuple[np.ndarray, float, dict]:
     """uint8 face crops [N, size, size, 3] of the whole video, its frame rate, and face statistics.
 
@@ -224,12 +241,13 @@ def face_crops(video: Path, size: int, fps: float | None = None) -> tuple[np.nda
     from benchmark.data.face import FaceConfig, FaceTracker
     from benchmark.data.video import open_video
 
-    with open_video(video, fps=fps) as reader:
+    with open_video(video, fps=fps) as reader, frames_bar(reader.num_frames, video.name) as advance:
         tracker = FaceTracker(FaceConfig(), size, reader.fps, video)
         crops, start = [], 0
         for chunk in reader.iter_chunks(FACE_CHUNK):
             crops.append(tracker.process(chunk, start).crops)
             start += len(chunk)
+            advance(len(chunk))
         stats = tracker.finish()
         return np.concatenate(crops), float(reader.fps), stats
 

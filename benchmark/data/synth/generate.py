@@ -78,11 +78,13 @@ def generate(preset: Preset, seed: int = 0, root: Path | None = None, jobs: int 
     log.info("SynthPulse: generating %d recordings of %s with %d process(es)", len(todo), folder.name, jobs)
     args = [(folder, preset, seed, k, sc) for _, k, sc in todo]
     if jobs == 1:
-        for a in args:
-            write_recording(*a)
+        done = (write_recording(*a) for a in args)
+        for i, path in enumerate(done, 1):
+            _progress(folder.name, i, len(args), path, start)
     else:
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            list(pool.map(_write_recording_star, args))
+            for i, path in enumerate(pool.map(_write_recording_star, args), 1):
+                _progress(folder.name, i, len(args), path, start)
     marker = {
         "generator_version": GENERATOR_VERSION,
         "preset": preset.to_dict(),
@@ -92,6 +94,11 @@ def generate(preset: Preset, seed: int = 0, root: Path | None = None, jobs: int 
     atomic_write(folder / MARKER, json.dumps(marker, indent=1, sort_keys=True))
     log.info("SynthPulse %s: done in %.1f s", folder.name, time.perf_counter() - start)
     return folder
+
+
+def _progress(name: str, i: int, total: int, path: Path, start: float) -> None:
+    """One line per written recording (in order), so a log file shows generation advancing."""
+    log.info("SynthPulse %s: %d/%d %s (%.0f s)", name, i, total, Path(path).name, time.perf_counter() - start)
 
 
 def _write_recording_star(a):
