@@ -189,30 +189,7 @@ def _hr_over_time(ax, window_t_s, window_hr_bpm, hr_bpm: float | None, t: np.nda
     ax.set_ylabel("HR (bpm)")
 
 
-def bvp_and_spectrum(
-    bvp,
-    fps: float,
-    path: str | Path,
-    hr_bpm: float | None = None,
-    band=DEFAULT_BAND,
-    title: str = "",
-    *,
-    window_t_s=None,
-    window_hr_bpm=None,
-    snr_db: float | None = None,
-    snr_half_width_bpm: float = 6.0,
-) -> Path:
+def bvp_and_spectrum(bvp, fps: float, path: str | Path, *args, **kwargs) -> Path:
     """The BVP over time, its heart rate over time (when `window_t_s` is given) and its power spectrum in
-    bpm with the estimated heart rate and its SNR marked: see bvp_figure."""
-    fig = bvp_figure(
-        bvp,
-        fps,
-        hr_bpm,
-        band,
-        title,
-        window_t_s=window_t_s,
-        window_hr_bpm=window_hr_bpm,
-        snr_db=snr_db,
-        snr_half_width_bpm=snr_half_width_bpm,
-    )
-    return _save(fig, path)
+    bpm with the estimated heart rate and its SNR marked, saved to `path`; arguments as bvp_figure's."""
+    return _save(bvp_figure(bvp, fps, *args, **kwargs), path)
