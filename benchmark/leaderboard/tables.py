@@ -221,6 +221,34 @@ def shared_checkpoint_notes(store, entries: list[dict]) -> list[str]:
     ]
 
 
+def weights_lines(store, entries: list[dict]) -> list[str]:
+    """One line per learned method of the board: the zoo entry its cells loaded (file, sha256, budget, when
+    and where it was trained) or the checkpoint this sweep trained, so a reader knows which model a row is."""
+    from benchmark import zoo
+    from benchmark.runner.cells import config_hash
+
+    by_key = {e.training_key: e for e in zoo.entries()}
+    lines = {}
+    for cell in _board_cells(store, entries):
+        training = cell["config"].get("training")
+        if cell["status"] != "done" or not training or cell["method"] in lines:
+            continue
+        key = config_hash(training)
+        entry = by_key.get(key)
+        if entry is not None and store.checkpoint(key) == str(entry.weights):
+            meta = entry.meta
+            lines[cell["method"]] = (
+                f"`{cell['method']}`: zoo/{meta['file']} (sha256 {meta['sha256'][:12]}, {meta['dtype']}), "
+                f"{meta.get('epochs_run', '?')} epochs in {meta.get('train_seconds', '?')} s on "
+                f"{meta.get('host', '?')} at {meta.get('git_commit', '?')}"
+            )
+        else:
+            lines[cell["method"]] = (
+                f"`{cell['method']}`: trained by this sweep ({training['recipe'].get('profile')} recipe)"
+            )
+    return [lines[m] for m in sorted(lines)]
+
+
 BREAKDOWN_TAGS = ("scenario",)  # recording tags that get a table of their own when a board's data has them
 
 

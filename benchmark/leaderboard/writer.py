@@ -53,6 +53,10 @@ def write_leaderboards(
             tables.test_set_line(store, board),
             "",
         ]
+        weights = tables.weights_lines(store, board)
+        if weights:
+            md += ["Models (where each learned method's weights come from):", ""]
+            md += [f"- {line}" for line in weights] + [""]
         shared = tables.shared_checkpoint_notes(store, board)
         for metric in tables.METRICS:
             md.append(tables.metric_table(board, metric, board_levels, name, shared).markdown())

@@ -28,7 +28,7 @@ import yaml
 from benchmark.errors import ConfigError
 from benchmark.paths import config_dir
 
-PROFILES = ("smoke", "quick", "full")
+PROFILES = ("smoke", "quick", "zoo", "full")
 TRAINING_KEYS = (
     "epochs",
     "batch_size",

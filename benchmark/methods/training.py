@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint, Timer
 from pytorch_lightning.loggers import CSVLogger, Logger
 
 from benchmark.errors import DataError
@@ -77,24 +77,34 @@ def trainer_factory(
     enable_progress_bar: bool = False,
     log_every_n_steps: int | None = None,
     callbacks: Sequence[pl.Callback] = (),
+    resume: bool = False,
+    max_time_s: float | None = None,
 ) -> Callable[..., pl.Trainer]:
     """A function building Trainers with the suite's settings; keyword overrides go to pl.Trainer.
-    `callbacks` are added to the checkpoint and early-stopping ones (e.g. EpochLines)."""
+    `callbacks` are added to the checkpoint and early-stopping ones (e.g. EpochLines). `resume`: each stage
+    also keeps checkpoints/last.ckpt and its fit continues from it when a former fit left one (a long zoo
+    training spread over several runs). `max_time_s`: stop at the first epoch end past that many seconds."""
     out_dir = Path(out_dir)
     cuda = _uses_cuda(accelerator)
 
     def make_trainer(stage: str | None = None, **overrides) -> pl.Trainer:
         root = out_dir if stage is None else out_dir / stage
         checkpoint = ModelCheckpoint(
-            dirpath=root / "checkpoints", filename="best", monitor="val_loss", mode="min", save_top_k=1
+            dirpath=root / "checkpoints",
+            filename="best",
+            monitor="val_loss",
+            mode="min",
+            save_top_k=1,
+            save_last=resume,
         )
         early = EarlyStopping(monitor="val_loss", mode="min", patience=patience)
+        timer = [Timer(duration={"seconds": max_time_s}, interval="epoch")] if max_time_s else []
         kwargs = dict(
             max_epochs=max_epochs,
             accelerator=accelerator,
             devices=1,
             default_root_dir=str(root),
-            callbacks=[checkpoint, early, *callbacks],
+            callbacks=[checkpoint, early, *timer, *callbacks],
             logger=[CSVLogger(str(root), name="logs"), *loggers],
             log_every_n_steps=logging_interval(limit_train_batches, log_every_n_steps),
             deterministic=not cuda,
@@ -106,9 +116,38 @@ def trainer_factory(
             num_sanity_val_steps=0,
         )
         kwargs.update(overrides)
+        if resume:
+            return ResumingTrainer(root / "checkpoints" / "last.ckpt", **kwargs)
         return pl.Trainer(**kwargs)
 
     return make_trainer
+
+
+class ResumingTrainer(pl.Trainer):
+    """A Trainer whose fit() continues from `last` (weights, optimiser, scheduler, epoch, early-stopping and
+    best-checkpoint state) when that file exists. Resumed training draws other batch orders than an
+    uninterrupted one: same seed, same weights holds only for fits that ran in one go."""
+
+    def __init__(self, last: Path, **kwargs):
+        super().__init__(**kwargs)
+        self.last = Path(last)
+        self.resumed_from: Path | None = None
+
+    def fit(self, model, train_dataloaders=None, val_dataloaders=None, datamodule=None, ckpt_path=None):
+        if ckpt_path is None and self.last.is_file():
+            ckpt_path = self.resumed_from = self.last
+        return super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path=ckpt_path)
+
+
+class TrainingInterrupted(RuntimeError):
+    """A fit stopped by its time limit before its epochs or early stopping ended it; rerun to resume."""
+
+
+def finished(trainer: pl.Trainer) -> bool:
+    """The fit ended by itself (its epochs, or early stopping), not by a time limit."""
+    if trainer.current_epoch >= (trainer.max_epochs or 0):
+        return True
+    return any(isinstance(cb, EarlyStopping) and cb.stopped_epoch > 0 for cb in trainer.callbacks)
 
 
 def best_checkpoint(trainer: pl.Trainer) -> Path | None:
@@ -145,13 +184,16 @@ def fit_method(
     log_every_n_steps: int | None = None,
     callbacks: Sequence[pl.Callback] = (),
     threads: int | None = TRAINING_THREADS,
+    resume: bool = False,
+    max_time_s: float | None = None,
 ) -> Path | None:
     """Fit `module` on `datamodule` and return the best checkpoint (None for methods that do not train).
 
     Same seed -> same weights on CPU (seed_everything with workers, deterministic algorithms, and torch's
     intra-op thread count set to `threads` while fitting, then restored; None keeps torch's setting). The
     initial weights are drawn when the method is created: seed (e.g. `pl.seed_everything(seed)`) before
-    `create_method` too, as the runner does.
+    `create_method` too, as the runner does. `resume` and `max_time_s`: see `trainer_factory`; a plain fit
+    stopped by the time limit raises TrainingInterrupted (its last.ckpt is kept for the next run).
     """
     if getattr(module, "kind", "supervised") == "none":
         return None
@@ -167,6 +209,8 @@ def fit_method(
         enable_progress_bar=enable_progress_bar,
         log_every_n_steps=log_every_n_steps,
         callbacks=callbacks,
+        resume=resume,
+        max_time_s=max_time_s,
     )
     previous = torch.get_num_threads()
     if threads is not None and not _uses_cuda(accelerator):
@@ -177,6 +221,11 @@ def fit_method(
             return custom_fit(datamodule, make_trainer)
         trainer = make_trainer()
         trainer.fit(module, datamodule=datamodule)
+        if not finished(trainer):
+            raise TrainingInterrupted(
+                f"stopped by the time limit after epoch {trainer.current_epoch}/{trainer.max_epochs}; "
+                f"{Path(out_dir) / 'checkpoints' / 'last.ckpt'} is kept to resume from"
+            )
         return best_checkpoint(trainer)
     finally:
         torch.set_num_threads(previous)

@@ -171,7 +171,9 @@ class Cell:
         }
 
     def training_config(self) -> dict:
-        """Everything the trained model depends on (the checkpoint is reused across test sets and levels)."""
+        """Everything the trained model depends on (the checkpoint is reused across test sets and levels).
+        Not the sweep's version: that versions the test protocol, and bumping it must not orphan the zoo's
+        models; a change to training is a new recipe `version:` or a change to the data, split or seed."""
         s = self.sweep
         datasets = {d: s.datasets.get(d, {}) for d in self.train_set.split("+")}
         return {
@@ -179,7 +181,6 @@ class Cell:
             "train_set": self.train_set,
             "datasets": datasets,
             "protocol": s.protocol,
-            "protocol_version": s.version,
             "split": s.split,
             "train_level": self.train_level,
             "seed": self.seed,

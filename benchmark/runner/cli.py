@@ -1,5 +1,6 @@
 """`python -m benchmark run` (the default command): a sweep from configs/sweeps/*.yaml plus flag overrides.
 
+`--retrain` ignores the model zoo (zoo/) and trains each learned method with its `quick` recipe.
 A run that changes what the sweep computes (methods, datasets, levels, protocol, profile, epochs, seeds) is
 ad hoc: unless --name, --db or --leaderboard-dir says otherwise it gets its own name (`<sweep>-adhoc`), its
 own database and its tables under the results folder, so it never rewrites the committed leaderboards/.
@@ -26,8 +27,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["raw", "same"],
         help="train on raw video (default) or on each tested compression level",
     )
-    parser.add_argument("--profile", choices=["smoke", "quick", "full"], help="training budget profile")
+    parser.add_argument(
+        "--profile", choices=["smoke", "quick", "zoo", "full"], help="training budget profile"
+    )
     parser.add_argument("--max-epochs", type=int, help="cap on every recipe's epochs")
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train every learned method from scratch (quick recipes unless --profile) instead of loading "
+        "zoo/ (an ad-hoc run: its own database and tables under runs/)",
+    )
     parser.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto | cpu | cuda")
     parser.add_argument("--db", help="results database (default <results dir>/<sweep name>.sqlite)")
@@ -59,7 +68,7 @@ CONTENT_FLAGS = (
 def is_ad_hoc(args: argparse.Namespace) -> bool:
     """The sweep file's content was changed by flags, and no output place was named."""
     changed = any(getattr(args, f) is not None for f in CONTENT_FLAGS)
-    changed = changed or (args.sweep is not None and args.profile is not None)
+    changed = changed or (args.sweep is not None and args.profile is not None) or args.retrain
     named = args.name or args.db or args.leaderboard_dir
     return changed and not named
 
@@ -88,7 +97,7 @@ def sweep_from_args(args: argparse.Namespace):
         train_on=args.train_on,
         test_on=args.test_on,
         train_level=args.train_level,
-        profile=args.profile,
+        profile=args.profile or ("quick" if args.retrain else None),
         max_epochs=args.max_epochs,
         seeds=args.seeds,
         device=args.device,
@@ -112,6 +121,7 @@ def main(args: argparse.Namespace) -> int:
         wandb=args.wandb,
         write_tables=not args.no_tables,
         retry_failed=not args.skip_failed,
+        use_zoo=not args.retrain,
     )
     print(
         f"sweep {sweep.name}: {counts['cells']} cells, {counts['skipped']} skipped (already done), "

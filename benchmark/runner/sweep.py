@@ -65,6 +65,24 @@ def profile_missing(store, names: list[str], recipes: dict, profile: str) -> Non
         profile_methods(todo, store, overrides, f"{profile} recipe", repeats=3, budget_s=10.0)
 
 
+def warn_missing_zoo(sweep: Sweep, cells: list[Cell]) -> None:
+    """A zoo-profile sweep trains what the zoo lacks at the zoo budget (hours on CPU): say so up front."""
+    if sweep.profile != "zoo":
+        return
+    from benchmark import zoo
+
+    keys = {e.training_key for e in zoo.entries()}
+    missing = sorted({c.method for c in cells if c.trains and c.training_key not in keys})
+    if missing:
+        log.warning(
+            "the zoo has no model for %s under this sweep's training config: they are trained now at "
+            "their zoo budget (`python -m benchmark zoo train --methods %s` trains and saves them; "
+            "`zoo list` shows what is stale)",
+            ", ".join(missing),
+            ",".join(missing),
+        )
+
+
 def failed_result(cell: Cell, error: str, prov: dict, seconds: float) -> CellResult:
     return CellResult(
         cell.key, "failed", cell.identity(), {}, cell.config(), prov, error=error, seconds=seconds
@@ -159,8 +177,11 @@ def run_sweep(
     write_tables: bool = True,
     retry_failed: bool = True,
     work_dir: str | Path | None = None,
+    use_zoo: bool = True,
 ) -> dict:
-    """Run every cell of `sweep` not already done in the database; returns counts and the paths written."""
+    """Run every cell of `sweep` not already done in the database; returns counts and the paths written.
+    `use_zoo`: load a learned method from zoo/ when the zoo holds a model trained under its cell's training
+    config (False: train it, as `run --retrain` does)."""
     from benchmark.runner.datasets import DatasetCache
     from benchmark.runner.validate import raise_problems, runnable_problems
 
@@ -189,7 +210,11 @@ def run_sweep(
 
         sink = WandbSink(sweep, work)
     data = DatasetCache(sweep)
-    trainer = Trainer(sweep, store, data, work, loggers=sink.lightning_loggers if sink else None)
+    trainer = Trainer(
+        sweep, store, data, work, loggers=sink.lightning_loggers if sink else None, use_zoo=use_zoo
+    )
+    if use_zoo:
+        warn_missing_zoo(sweep, cells)
     record_test_recordings(store, data, cells)
     bar = Progress(len(todo), progress)
     trainer.report = bar.note

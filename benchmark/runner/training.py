@@ -18,8 +18,9 @@ log = logging.getLogger(__name__)
 
 
 class Trainer:
-    def __init__(self, sweep, store, data, work_dir: Path, loggers=None):
+    def __init__(self, sweep, store, data, work_dir: Path, loggers=None, use_zoo: bool = True):
         self.sweep = sweep
+        self.use_zoo = use_zoo  # look in zoo/ for a checkpoint trained under the cell's training config
         self.store = store
         self.data = data
         self.work_dir = Path(work_dir)
@@ -82,6 +83,15 @@ class Trainer:
         known = self.store.checkpoint(key)
         if known and Path(known).is_file():
             return Path(known)
+        if self.use_zoo:
+            from benchmark import zoo
+
+            entry = zoo.find(key)
+            if entry is not None:
+                path = entry.verified()
+                log.info("%s: zoo checkpoint %s (sha256 checked)", cell.method, path)
+                self.store.put_checkpoint(key, cell.method, str(path), now())
+                return path
         shared_key = self.content_key(cell)
         shared = self.store.checkpoint(shared_key) if shared_key else None
         if shared and Path(shared).is_file():
@@ -118,32 +128,39 @@ class Trainer:
         config["method"] = build_fingerprint(module)
         return "content:" + config_hash(config)
 
-    def train(self, cell: Cell) -> Path:
+    def datamodule_for(self, cell: Cell, module):
+        """The training and validation data of the cell, fed as `module`'s input spec asks."""
         from benchmark.data.datamodule import RPPGDataModule
-        from benchmark.methods import create_method
-        from benchmark.methods.training import EpochLines, fit_method
         from benchmark.runner.evaluate import face_config
 
-        for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
-            logging.getLogger(name).setLevel(logging.WARNING)  # one line per fit is ours; theirs is noise
-        recipe = cell.recipe
         train, val = self.data.train_val(cell)
-        kwargs = self.factory_kwargs(cell)
-        import pytorch_lightning as pl
-
-        pl.seed_everything(cell.seed, workers=True, verbose=False)  # initial weights depend on the seed only
-        module = create_method(cell.method, **kwargs)
-        datamodule = RPPGDataModule(
+        return RPPGDataModule(
             train,
             val,
             [],
             module.input_spec,
             level=cell.train_level,
             face=face_config(self.sweep.face),
-            batch_size=int(recipe.get("batch_size", 4)),
+            batch_size=int(cell.recipe.get("batch_size", 4)),
             seed=cell.seed,
-            speed_augment=recipe.get("speed_augment"),
+            speed_augment=cell.recipe.get("speed_augment"),
         )
+
+    def train(self, cell: Cell, *, resume: bool = False, max_time_s: float | None = None) -> Path:
+        """Fit the cell's method on its training set; `resume` / `max_time_s` as in `fit_method` (the zoo's
+        long trainings: continued across runs, each run stopped at an epoch end past its time limit)."""
+        from benchmark.methods import create_method
+        from benchmark.methods.training import EpochLines, fit_method
+
+        for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)  # one line per fit is ours; theirs is noise
+        recipe = cell.recipe
+        kwargs = self.factory_kwargs(cell)
+        import pytorch_lightning as pl
+
+        pl.seed_everything(cell.seed, workers=True, verbose=False)  # initial weights depend on the seed only
+        module = create_method(cell.method, **kwargs)
+        datamodule = self.datamodule_for(cell, module)
         epochs = int(recipe.get("epochs", 1))
         if self.sweep.max_epochs is not None:
             epochs = min(epochs, int(self.sweep.max_epochs))
@@ -172,6 +189,8 @@ class Trainer:
             callbacks=[EpochLines(f"training {cell.method} (seed {cell.seed})", self.report)]
             if self.report
             else [],
+            resume=resume,
+            max_time_s=max_time_s,
         )
         if path is None or not Path(path).is_file():
             raise TrainingFailed(f"training of {cell.method} saved no checkpoint (no validation loss?)")

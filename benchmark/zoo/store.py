@@ -1,0 +1,199 @@
+"""The model zoo: checkpoints trained once at the `zoo` budget, committed under zoo/ with their provenance.
+
+Why: a learned method needs hours of CPU to learn on SynthPulse; `make bench-all` has 30 minutes. The zoo is a
+checkpoint store keyed, like the sweep database's, by the training config's hash (`Cell.training_key`): a
+sweep whose cell asks for exactly the config a zoo entry was trained under loads that entry instead of
+training. Any change to what the model depends on (recipe, data preset or seed, split, face settings, protocol
+version) gives another key, so a stale entry is never used; `zoo list` says which entries the current sweep
+still matches.
+
+Layout: zoo/<method>.pt (the state_dict; float tensors in fp16 where the network's output stays within
+FP16_TOLERANCE of fp32, else fp32) and zoo/<method>.json (provenance: command, commit, data, recipe, training
+curve summary, sha256 of the .pt). Two method names that train the same network alike (kd-teacher is PhysNet
+with PhysNet's recipe) share one .pt: the second's json names the first's file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from benchmark.errors import DataError
+from benchmark.paths import PROJECT_ROOT, atomic_write
+
+log = logging.getLogger(__name__)
+
+ZOO_VERSION = 1
+# largest |fp32 output - fp16-weights output| / std(fp32 output) on validation chunks for fp16 storage
+FP16_TOLERANCE = 1e-2
+
+
+def zoo_dir() -> Path:
+    """zoo/ of the project (RPPG_ZOO_DIR overrides, e.g. for tests)."""
+    return Path(os.environ.get("RPPG_ZOO_DIR", PROJECT_ROOT / "zoo"))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    method: str
+    meta: dict
+    meta_path: Path
+
+    @property
+    def weights(self) -> Path:
+        return self.meta_path.parent / self.meta["file"]
+
+    @property
+    def training_key(self) -> str:
+        return self.meta["training_key"]
+
+    def verified(self) -> Path:
+        """The weights file, after checking it exists and its sha256 is the recorded one."""
+        path = self.weights
+        if not path.is_file():
+            raise DataError(self.meta_path, f"zoo entry names {self.meta['file']}, which is missing")
+        actual = sha256_of(path)
+        if actual != self.meta["sha256"]:
+            raise DataError(
+                path, f"sha256 {actual} differs from {self.meta['sha256']} in {self.meta_path.name}"
+            )
+        return path
+
+
+def entries(root: Path | None = None) -> list[ZooEntry]:
+    """Every zoo entry (one json per method), sorted by method name. A json that cannot be read is an error
+    naming it: a committed zoo must not be half-broken silently."""
+    root = Path(root) if root else zoo_dir()
+    found = []
+    for meta_path in sorted(root.glob("*.json")):
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DataError(meta_path, f"not a readable zoo entry: {exc}") from exc
+        missing = [k for k in ("method", "training_key", "file", "sha256") if k not in meta]
+        if missing:
+            raise DataError(meta_path, f"zoo entry lacks {missing}")
+        found.append(ZooEntry(meta["method"], meta, meta_path))
+    return found
+
+
+def find(training_key: str, root: Path | None = None) -> ZooEntry | None:
+    """The zoo entry trained under this training config, if any."""
+    return next((e for e in entries(root) if e.training_key == training_key), None)
+
+
+# ----------------------------------------------------------------------------------------------- saving
+def _half_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def fp16_error(module, batches: list[dict]) -> float:
+    """Largest |output with fp16-rounded weights - fp32 output| / std(fp32 output) over `batches`."""
+    import copy
+
+    module = module.eval().cpu()
+    rounded = copy.deepcopy(module)
+    state = {k: v.to(module.state_dict()[k].dtype) for k, v in _half_state(module.state_dict()).items()}
+    rounded.load_state_dict(state)
+    worst = 0.0
+    with torch.no_grad():
+        for batch in batches:
+            ref, out = module(batch["x"]).float(), rounded(batch["x"]).float()
+            worst = max(worst, float((out - ref).abs().max() / ref.std().clamp_min(1e-12)))
+    return worst
+
+
+def save_entry(
+    method: str,
+    module,
+    provenance: dict,
+    check_batches: list[dict],
+    *,
+    root: Path | None = None,
+    share_with: str | None = None,
+) -> ZooEntry:
+    """Write zoo/<method>.pt and zoo/<method>.json for a trained module. `share_with`: the method whose .pt
+    holds the same weights (written already), referenced instead of a second copy."""
+    root = Path(root) if root else zoo_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    if share_with:
+        other = json.loads((root / f"{share_with}.json").read_text())
+        file, digest, dtype, error = other["file"], other["sha256"], other["dtype"], other.get("fp16_error")
+    else:
+        error = fp16_error(module, check_batches) if check_batches else float("inf")
+        state = module.state_dict()
+        dtype = "float16" if error <= FP16_TOLERANCE else "float32"
+        if dtype == "float16":
+            state = _half_state(state)
+        file = f"{method}.pt"
+        import io
+
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write(root / file, buffer.getvalue())
+        digest = sha256_of(root / file)
+    meta = {
+        "zoo_version": ZOO_VERSION,
+        "method": method,
+        "file": file,
+        "sha256": digest,
+        "bytes": (root / file).stat().st_size,
+        "dtype": dtype,
+        "fp16_error": None if error == float("inf") else round(error, 6),
+        "shared_with": share_with,
+        **provenance,
+    }
+    meta_path = root / f"{method}.json"
+    atomic_write(meta_path, json.dumps(meta, indent=1, sort_keys=True, default=str) + "\n")
+    return ZooEntry(method, meta, meta_path)
+
+
+def curve_summary(out_dir: Path) -> list[dict]:
+    """Per-epoch mean training loss and validation loss from the CSV logs under out_dir (all versions: a
+    resumed fit writes a new one), in epoch order."""
+    import csv
+
+    epochs: dict[int, dict] = {}
+    for metrics in sorted(Path(out_dir).rglob("metrics.csv")):
+        with open(metrics) as fh:
+            for row in csv.DictReader(fh):
+                if not row.get("epoch"):
+                    continue
+                rec = epochs.setdefault(int(row["epoch"]), {"train": [], "val": []})
+                if row.get("train_loss"):
+                    rec["train"].append(float(row["train_loss"]))
+                if row.get("val_loss"):
+                    rec["val"].append(float(row["val_loss"]))
+    out = []
+    for epoch in sorted(epochs):
+        rec = epochs[epoch]
+        out.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": round(sum(rec["train"]) / len(rec["train"]), 5) if rec["train"] else None,
+                "val_loss": round(rec["val"][-1], 5) if rec["val"] else None,
+            }
+        )
+    return out
+
+
+def command_line() -> str:
+    return " ".join(["python -m benchmark", *sys.argv[1:]]) if sys.argv else "python -m benchmark"
+
+
+__all__ = ["ZooEntry", "entries", "find", "save_entry", "zoo_dir", "curve_summary", "fp16_error"]

@@ -1,0 +1,117 @@
+"""The model zoo: resumable fits, entries written with provenance and checked by sha256, loaded by sweeps
+instead of training, ignored by --retrain. Real (tiny) SynthPulse manifests and real training, no mocks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from sweep_data import build_datasets, sweep_file
+from test_training import TinyDataModule, tiny_method
+
+from benchmark import zoo
+from benchmark.cli import main
+from benchmark.errors import DataError
+from benchmark.methods.training import TrainingInterrupted, fit_method, load_state_dict_file
+
+
+def test_a_fit_stopped_by_its_time_limit_resumes_where_it_stopped(tmp_path):
+    """--max-minutes: the fit stops at the first epoch end, keeps last.ckpt, and the next run goes on from
+    there to the recipe's epochs (the curve then covers every epoch once)."""
+    torch.manual_seed(0)
+    module = tiny_method()
+    dm = TinyDataModule(module.input_spec)
+    with pytest.raises(TrainingInterrupted, match="epoch 1/4"):
+        fit_method(module, dm, max_epochs=4, out_dir=tmp_path, patience=10, resume=True, max_time_s=1e-6)
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    best = fit_method(tiny_method(), dm, max_epochs=4, out_dir=tmp_path, patience=10, resume=True)
+    assert best is not None and best.is_file()
+    assert [c["epoch"] for c in zoo.curve_summary(tmp_path)] == [1, 2, 3, 4]
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["epoch"] == 3
+
+
+def test_entries_are_checked_by_sha256_and_stored_in_fp16_when_exact_enough(tmp_path):
+    torch.manual_seed(0)
+    module = tiny_method().eval()
+    batch = {"x": torch.randn(2, *module_input_shape(module))}
+    entry = zoo.save_entry("tiny-test", module, {"training_key": "k1"}, [batch], root=tmp_path)
+    assert entry.meta["dtype"] == "float16" and entry.meta["fp16_error"] <= zoo.store.FP16_TOLERANCE
+    assert zoo.find("k1", tmp_path) == entry and zoo.find("other", tmp_path) is None
+    state = load_state_dict_file(entry.verified())
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    module.load_state_dict(state)  # fp16 tensors load into the fp32 network
+
+    twin = zoo.save_entry(
+        "tiny-twin", None, {"training_key": "k2"}, [], root=tmp_path, share_with="tiny-test"
+    )
+    assert twin.weights == entry.weights and twin.meta["sha256"] == entry.meta["sha256"]
+
+    damaged = bytearray(entry.weights.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    entry.weights.write_bytes(bytes(damaged))
+    with pytest.raises(DataError, match="tiny-test.pt.*sha256"):
+        entry.verified()
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(DataError, match="broken.json"):
+        zoo.entries(tmp_path)
+
+
+def module_input_shape(module) -> tuple[int, ...]:
+    spec = module.input_spec
+    return (3, spec.frames, spec.size, spec.size)
+
+
+@pytest.mark.slow
+def test_zoo_train_writes_an_entry_the_sweep_loads_and_retrain_ignores(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RPPG_ZOO_DIR", str(tmp_path / "zoo"))
+    data = build_datasets(tmp_path / "manifests")
+    path = sweep_file(tmp_path / "z.yaml", "z", data, ["good"], ["raw"], ["physnet", "pos"])
+    doc = yaml.safe_load(path.read_text())
+    path.write_text(
+        yaml.safe_dump({**doc, "profile": "smoke", "split": {"train_val": [0.67, 0.33], "seed": 0}})
+    )
+
+    assert main(["zoo", "train", "--sweep", str(path), "--profile", "smoke"]) == 0
+    (entry,) = zoo.entries()
+    meta = entry.meta
+    assert entry.method == "physnet" and entry.verified() == tmp_path / "zoo" / "physnet.pt"
+    assert meta["budget_note"].startswith("smoke") and meta["recipe"]["profile"] == "smoke"
+    assert meta["curve"] and meta["best_epoch"] == 1 and meta["train_seconds"] > 0
+    assert meta["command"].startswith("python -m benchmark") and "git_commit" in meta
+    assert main(["zoo", "train", "--sweep", str(path), "--profile", "smoke"]) == 0
+    assert "physnet: in the zoo" in capsys.readouterr().out
+
+    db, lb = tmp_path / "r.sqlite", tmp_path / "lb"
+    assert (
+        main(["run", "--sweep", str(path), "--db", str(db), "--leaderboard-dir", str(lb), "--no-progress"])
+        == 0
+    )
+    from benchmark.paths import results_dir
+    from benchmark.results.store import ResultStore
+
+    assert not (results_dir() / "z" / "train").exists()  # nothing trained: the zoo's model was loaded
+    with ResultStore(db) as store:
+        assert store.checkpoint(meta["training_key"]) == str(entry.weights)
+        assert {r["status"] for r in store.cells()} == {"done"}
+    (board,) = [p for p in lb.glob("*.md") if p.name != "README.md" and "efficiency" not in p.name]
+    assert f"`physnet`: zoo/physnet.pt (sha256 {meta['sha256'][:12]}" in board.read_text()
+
+    retrain_db = tmp_path / "retrain.sqlite"
+    args = [
+        "run",
+        "--sweep",
+        str(path),
+        "--db",
+        str(retrain_db),
+        "--leaderboard-dir",
+        str(lb),
+        "--no-progress",
+    ]
+    assert main([*args, "--retrain", "--profile", "smoke"]) == 0
+    assert (results_dir() / "z" / "train" / "physnet").is_dir()  # --retrain trained it
+    json.loads((tmp_path / "zoo" / "physnet.json").read_text())  # the zoo is left as it was
+    assert zoo.find(meta["training_key"]).meta["sha256"] == meta["sha256"]
+    assert Path(entry.weights).is_file()
