@@ -115,3 +115,26 @@ def test_zoo_train_writes_an_entry_the_sweep_loads_and_retrain_ignores(tmp_path,
     json.loads((tmp_path / "zoo" / "physnet.json").read_text())  # the zoo is left as it was
     assert zoo.find(meta["training_key"]).meta["sha256"] == meta["sha256"]
     assert Path(entry.weights).is_file()
+
+
+def test_the_committed_zoo_verifies_is_current_and_its_readmes_are_generated():
+    """Every committed entry matches its sha256 and the default sweep's current training config (a stale
+    entry would make `make bench-all` train that method for hours), and zoo/README.md and the README's zoo
+    line are what `zoo list --write` writes."""
+    from benchmark.paths import PROJECT_ROOT
+    from benchmark.zoo.cli import README_BEGIN, README_END, summary_line, zoo_markdown, zoo_rows, zoo_sweep
+
+    for entry in zoo.entries():
+        entry.verified()
+    sweep = zoo_sweep(None)
+    rows = zoo_rows(sweep)
+    stale = [r["method"] for r in rows if r["status"] == "stale"]
+    assert not stale, (
+        f"zoo entries trained under another config: {stale} (retrain: python -m benchmark zoo train)"
+    )
+    readme = zoo.zoo_dir() / "README.md"
+    assert readme.read_text() == zoo_markdown(rows, sweep.name), "run `python -m benchmark zoo list --write`"
+    text = (PROJECT_ROOT / "README.md").read_text()
+    assert f"{README_BEGIN}\n{summary_line(rows)}\n{README_END}" in text, (
+        "run `python -m benchmark zoo list --write`"
+    )
