@@ -7,6 +7,7 @@ import pytest
 
 from benchmark.leaderboard.tables import clears_chance, metric_table
 from benchmark.methods import METHODS, create_method
+from benchmark.results.fingerprint import code_fingerprint
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,8 @@ def test_boards_state_their_test_set_size(tmp_path):
                 for i in range(6)
             ]
             preds.append(Prediction("b/bad", "", WHOLE, 0.0, None, None, None, "DataError: bad"))
-            store.write_cell(CellResult(method, "done", ident, {}, {}, prov, predictions=preds))
+            store.write_cell(
+                CellResult(method, "done", ident, {}, {"code": code_fingerprint()}, prov, predictions=preds)
+            )
         line = test_set_line(store, collect_entries(store, n_boot=10))
     assert line == "Test set: 3 subjects, 7 recordings."

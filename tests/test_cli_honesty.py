@@ -11,6 +11,7 @@ import pytest
 from benchmark.cli import build_parser, main
 from benchmark.errors import ConfigError
 from benchmark.paths import PROJECT_ROOT, config_dir
+from benchmark.results.fingerprint import code_fingerprint
 from benchmark.results.store import WHOLE, CellResult, Prediction, ResultStore
 from benchmark.runner.cells import load_sweep, sweep_from_dict
 
@@ -177,7 +178,9 @@ def cell(store, method, version, profile, errors, seed=0):
         for i, (t, e) in enumerate(zip(truth, errors))
     ]
     key = f"{method}-{version}-{profile}-{seed}"
-    store.write_cell(CellResult(key, "done", ident, {}, {"k": key}, PROV, predictions=preds))
+    store.write_cell(
+        CellResult(key, "done", ident, {}, {"k": key, "code": code_fingerprint()}, PROV, predictions=preds)
+    )
 
 
 def test_rows_of_other_protocol_versions_or_profiles_are_other_entries_and_boards(tmp_path):
@@ -235,7 +238,7 @@ def test_methods_that_share_one_checkpoint_are_named_under_the_table(tmp_path):
                 "profile": "quick",
             }  # fmt: skip
             preds = [Prediction("synth/r0", "s0", WHOLE, 0.0, 71.0, 70.0, 1.0)]
-            config = {"training": training}
+            config = {"training": training, "code": code_fingerprint()}
             store.write_cell(CellResult(method, "done", ident, {}, config, PROV, predictions=preds))
             shared = method in ("physnet", "kd-teacher")
             path = "/ckpt/shared.ckpt" if shared else f"/ckpt/{method}.ckpt"

@@ -9,6 +9,7 @@ import pytest
 
 from benchmark.leaderboard.plots import pareto_front
 from benchmark.leaderboard.writer import write_leaderboards
+from benchmark.results.fingerprint import code_fingerprint
 from benchmark.results.store import WHOLE, CellResult, Prediction, ResultStore
 
 PROV = {"git_commit": "c0ffee1", "host": "test-host", "date": "2026-01-02T03:04:05+00:00"}
@@ -37,7 +38,18 @@ def _cell(store, method, group, level, errors, status="done", error=None, seed=0
         ]
     )
     key = f"{method}-{level}-{seed}"
-    store.write_cell(CellResult(key, status, ident, {}, {"k": key}, PROV, error=error, predictions=preds))
+    store.write_cell(
+        CellResult(
+            key,
+            status,
+            ident,
+            {},
+            {"k": key, "code": code_fingerprint()},
+            PROV,
+            error=error,
+            predictions=preds,
+        )
+    )
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from benchmark.leaderboard.plots import (  # noqa: E402
     recording_pairs,
 )
 from benchmark.leaderboard.writer import write_leaderboards  # noqa: E402
+from benchmark.results.fingerprint import code_fingerprint
 from benchmark.results.store import WHOLE, CellResult, Prediction, ResultStore  # noqa: E402
 
 PROV = {"git_commit": "c0ffee1", "host": "test-host", "date": "2026-01-02T03:04:05+00:00"}
@@ -66,7 +67,7 @@ def _cell(store, method, group, level, errors, status="done", seed=0, failed_rec
             status,
             ident,
             {},
-            {},
+            {"code": code_fingerprint()},
             PROV,
             error="RuntimeError: exploded" if status == "failed" else None,
             predictions=preds,

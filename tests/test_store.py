@@ -6,6 +6,7 @@ import sqlite3
 
 import pytest
 
+from benchmark.results.fingerprint import code_fingerprint
 from benchmark.results.store import WHOLE, CellResult, Prediction, ResultStore, integrity_problems
 
 IDENTITY = {
@@ -33,7 +34,16 @@ def result(key: str, status: str = "done", predictions=None, error=None) -> Cell
             Prediction("synth/b", "s1", WHOLE, 0.0, None, None, None, "DataError: corrupt"),
         ]
     )
-    return CellResult(key, status, IDENTITY, {"mae": 2.0}, {"k": key}, PROV, error=error, predictions=preds)
+    return CellResult(
+        key,
+        status,
+        IDENTITY,
+        {"mae": 2.0},
+        {"k": key, "code": code_fingerprint()},
+        PROV,
+        error=error,
+        predictions=preds,
+    )
 
 
 def test_write_and_read_back(tmp_path):

@@ -345,19 +345,16 @@ def mae_vs_macs(
 
 # ------------------------------------------------------------------------ per-recording agreement grids
 def recording_pairs(store, entries: list[dict], level: str) -> dict[str, dict]:
-    """method -> whole-recording predicted and true HR at `level`, every done seed pooled (as the tables pool
-    them); a recording with an error or without an estimate is NaN. Also the number of failed cells."""
+    """method -> whole-recording predicted and true HR at `level`, every done seed of the entry pooled (as the
+    tables pool them: same protocol version, profile and code); a recording with an error or without an
+    estimate is NaN. Also the number of failed cells."""
+    from benchmark.leaderboard.tables import ENTRY_KEY, current_cells
+
     out = {}
     for e in entries:
         if e["level"] != level:
             continue
-        cells = store.cells(
-            protocol=e["protocol"],
-            train_set=e["train_set"],
-            test_set=e["test_set"],
-            method=e["method"],
-            level=level,
-        )
+        cells = [c for c in current_cells(store) if all(c[k] == e[k] for k in ENTRY_KEY)]
         rows = [
             p for c in cells if c["status"] == "done" for p in store.predictions(c["key"], whole_only=True)
         ]

@@ -61,12 +61,22 @@ def board_name(entry: dict) -> str:
     return f"{entry['train_set']}-to-{entry['test_set']}"
 
 
+def current_cells(store) -> list[dict]:
+    """The cells computed by this checkout's code (its fingerprint in their config); rows of other code are
+    stale and never reach a table."""
+    from benchmark.results.fingerprint import code_fingerprint
+
+    code = code_fingerprint()
+    return [c for c in store.cells() if (c.get("config") or {}).get("code") == code]
+
+
 def collect_entries(store, n_boot: int = 1000) -> list[dict]:
-    """Every entry of the database with its pooled metrics, status and the errors of its failed cells."""
+    """Every entry of the database computed by the current code, with its pooled metrics, status and the
+    errors of its failed cells."""
     from benchmark.results.scoring import score
 
     grouped: dict[tuple, list[dict]] = defaultdict(list)
-    for cell in store.cells():
+    for cell in current_cells(store):
         grouped[tuple(cell[k] for k in ENTRY_KEY)].append(cell)
     entries = []
     for (protocol, version, profile, train_set, test_set, method, level), cells in sorted(grouped.items()):
@@ -184,7 +194,7 @@ BOARD_KEY = tuple(k for k in ENTRY_KEY if k not in ("method", "level"))
 
 def _board_cells(store, entries: list[dict]) -> list[dict]:
     board = {tuple(e[k] for k in BOARD_KEY) for e in entries}
-    return [c for c in store.cells() if tuple(c[k] for k in BOARD_KEY) in board]
+    return [c for c in current_cells(store) if tuple(c[k] for k in BOARD_KEY) in board]
 
 
 def test_set_line(store, entries: list[dict]) -> str:

@@ -9,8 +9,13 @@ from pathlib import Path
 
 
 def _provenance(store) -> dict:
-    cells = store.cells()
+    from benchmark.leaderboard.tables import current_cells
+    from benchmark.results.fingerprint import code_fingerprint
+
+    cells = current_cells(store)
     return {
+        "code": code_fingerprint(),
+        "stale": len(store.cells()) - len(cells),
         "profiles": sorted({c["profile"] for c in cells}),
         "sweeps": sorted({c["sweep"] for c in cells}),
         "seeds": sorted({c["seed"] for c in cells}),
@@ -106,6 +111,8 @@ def _readme(index, prov: dict, efficiency: list[dict], notes: list[str]) -> str:
         f"- efficiency measured on: {'; '.join(hosts) or '-'}",
         f"- date(s): {prov['dates'][0]} .. {prov['dates'][1]} (UTC)",
         f"- commit(s): {', '.join(prov['commits'])}",
+        f"- code fingerprint: {prov['code']} (benchmark/results/fingerprint.py; rows of other code in the "
+        f"database, not used: {prov['stale']})",
         f"- cells: {prov['cells_done']} done, {prov['cells_failed']} failed",
         *[f"- {n}" for n in notes],
         "",

@@ -212,10 +212,14 @@ class Cell:
         return {"dependencies": {dep: self.dependency(dep).training_config() for dep in requires}}
 
     def config(self) -> dict:
-        """The full resolved config of the cell: its key is this dict's hash."""
+        """The full resolved config of the cell: its key is this dict's hash. It holds the code fingerprint
+        (benchmark.results.fingerprint), so changed code recomputes the cell instead of reusing its row."""
+        from benchmark.results.fingerprint import code_fingerprint
+
         s = self.sweep
         return {
             **self.identity(),
+            "code": code_fingerprint(),
             "training": self.training_config() if self.trains else None,
             "test_datasets": {d: s.datasets.get(d, {}) for d in self.test_set.split("+")},
             "split": s.split,
