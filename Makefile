@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 MEDIAPIPE_WHEEL ?= mediapipe==0.10.21
 FACE_MODEL := $(VENV)/share/rppg-benchmark/face_detection_short_range.tflite
 
-.PHONY: install test test-fast lint format bench-all bench-retrain bench-smoke zoo gate readme clean-cache
+.PHONY: install test test-fast lint format bench-all bench-ladder bench-retrain bench-smoke zoo gate readme clean-cache
 
 install: $(STAMP) $(FACE_MODEL)
 
@@ -58,6 +58,11 @@ format: $(STAMP)
 ## learned methods load their zoo/ checkpoints (a method the zoo lacks is trained at its zoo budget)
 bench-all: $(STAMP)
 	$(PY) -m benchmark run --sweep configs/sweeps/quick.yaml
+	$(PY) -m benchmark run --sweep configs/sweeps/ladder.yaml
+
+## make bench-ladder: the nuisance ladder alone (SynthPulse seed 2, 20 steps x 4 subjects, raw), leaderboards/ladder
+bench-ladder: $(STAMP)
+	$(PY) -m benchmark run --sweep configs/sweeps/ladder.yaml
 
 ## make bench-retrain: the same sweep, every learned method trained from scratch with its `quick` recipe
 ## (zoo/ ignored; an ad-hoc run: tables under runs/quick-adhoc/leaderboards)

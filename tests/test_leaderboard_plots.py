@@ -247,3 +247,40 @@ def test_pareto_front_is_a_step_line_through_the_front():
         assert xs[3] >= 10.0
     finally:
         plt.close(fig)
+
+
+def test_the_ladder_plot_gives_each_nuisance_a_panel_with_mae_per_intensity(tmp_path):
+    """Recordings tagged with SynthPulse ladder steps: MAE per (nuisance, intensity) from the entry's rows; a
+    board without ladder recordings gets no plot."""
+    from types import SimpleNamespace
+
+    from benchmark.leaderboard.plots import ladder_maes, mae_vs_intensity
+    from benchmark.leaderboard.tables import collect_entries
+
+    steps = [("motion", "none", 1.0), ("motion", "high", 9.0), ("skin", "low", 3.0), ("skin", "high", 5.0)]
+    ident = {
+        "method": "pos", "group": "classic", "train_set": "synth", "test_set": "ladder", "level": "raw",
+        "seed": 0, "protocol": "cross", "protocol_version": 1, "sweep": "ladder", "profile": "zoo",
+    }  # fmt: skip
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        preds, recordings = [], []
+        for nuisance, level, error in steps:
+            for subject in ("a", "b"):
+                key = f"ladder/{subject}-{nuisance}-{level}"
+                preds.append(Prediction(key, subject, WHOLE, 0.0, 70.0 + error, 70.0, 1.0))
+                recordings.append(
+                    SimpleNamespace(key=key, subject=subject, tags={"scenario": f"{nuisance}-{level}"})
+                )
+        store.put_recordings(recordings)
+        store.write_cell(
+            CellResult("k", "done", ident, {}, {"code": code_fingerprint()}, PROV, predictions=preds)
+        )
+        entries = collect_entries(store, n_boot=10)
+        data = ladder_maes(store, entries, "raw")
+        assert data == {"motion": {"pos": [1.0, None, None, 9.0]}, "skin": {"pos": [None, 3.0, None, 5.0]}}
+        path = mae_vs_intensity(store, entries, "raw", "ladder", tmp_path / "ladder.png")
+        assert path is not None and path.stat().st_size > 0
+        store.put_recordings(
+            [SimpleNamespace(key=r.key, subject=r.subject, tags={"scenario": "still"}) for r in recordings]
+        )
+        assert mae_vs_intensity(store, entries, "raw", "ladder", tmp_path / "none.png") is None

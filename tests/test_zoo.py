@@ -16,6 +16,7 @@ from benchmark import zoo
 from benchmark.cli import main
 from benchmark.errors import DataError
 from benchmark.methods.training import TrainingInterrupted, fit_method, load_state_dict_file
+from benchmark.paths import PROJECT_ROOT
 
 
 def test_a_fit_stopped_by_its_time_limit_resumes_where_it_stopped(tmp_path):
@@ -138,3 +139,16 @@ def test_the_committed_zoo_verifies_is_current_and_its_readmes_are_generated():
     assert f"{README_BEGIN}\n{summary_line(rows)}\n{README_END}" in text, (
         "run `python -m benchmark zoo list --write`"
     )
+
+
+def test_the_ladder_sweep_loads_the_same_zoo_models_as_bench_all():
+    """configs/sweeps/ladder.yaml trains on what quick.yaml trains on: every learned method's training key
+    is the same, so the zoo serves both and the ladder never trains."""
+    from benchmark.zoo.cli import zoo_cells, zoo_sweep
+
+    quick = {c.method: c.training_key for c in zoo_cells(zoo_sweep(None))}
+    ladder = {
+        c.method: c.training_key
+        for c in zoo_cells(zoo_sweep(str(PROJECT_ROOT / "configs/sweeps/ladder.yaml")))
+    }
+    assert ladder == quick

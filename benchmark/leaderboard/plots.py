@@ -155,6 +155,66 @@ def mae_vs_compression(entries: list[dict], levels: list[str], title: str, path:
     return path
 
 
+# ------------------------------------------------------------------------------ nuisance ladder (SynthPulse)
+def ladder_maes(store, entries: list[dict], level: str) -> dict[str, dict[str, list[float | None]]]:
+    """nuisance -> method -> MAE at each intensity (none, low, medium, high; None where no recording), from
+    the test recordings whose `scenario` tag is a SynthPulse ladder step `<nuisance>-<intensity>`."""
+    from collections import defaultdict
+
+    from benchmark.data.synth.scenes import LEVELS, NUISANCES
+    from benchmark.leaderboard.tables import entry_predictions
+    from benchmark.results.scoring import score
+
+    steps = {f"{n}-{lv}": (n, lv) for n in NUISANCES for lv in LEVELS}
+    tags = store.recording_tags()
+    at_level = [e for e in entries if e["level"] == level and e["status"] != "failed"]
+    out: dict[str, dict[str, list]] = defaultdict(dict)
+    for method, rows in entry_predictions(store, at_level).items():
+        by_step = defaultdict(list)
+        for row in rows:
+            step = steps.get(tags.get(row["recording"], {}).get("scenario", ""))
+            if step:
+                by_step[step].append(row)
+        for nuisance in sorted({n for n, _ in by_step}):
+            out[nuisance][method] = [
+                score(by_step[(nuisance, lv)], n_boot=0)["mae"] if by_step.get((nuisance, lv)) else None
+                for lv in LEVELS
+            ]
+    return dict(out)
+
+
+def mae_vs_intensity(store, entries: list[dict], level: str, title: str, path: Path) -> Path | None:
+    """One panel per nuisance: each method's MAE from none to high, so where a method breaks shows; None when
+    the board's test set has no ladder recordings."""
+    from benchmark.data.synth.scenes import LEVELS
+
+    data = ladder_maes(store, entries, level)
+    if not data:
+        return None
+    plt = _pyplot()
+    styles = method_styles(method_order(entries))
+    fig, axes = plt.subplots(
+        1, len(data), figsize=(3.0 * len(data) + 2.5, 3.6), sharey=True, squeeze=False, layout="constrained"
+    )
+    handles = {}
+    for ax, nuisance in zip(axes[0], sorted(data)):
+        for method, maes in data[nuisance].items():
+            xs = [i for i, v in enumerate(maes) if v is not None]
+            color, marker = styles[method]
+            (handles[method],) = ax.plot(
+                xs, [maes[i] for i in xs], color=color, marker=marker, ms=4, lw=1.2, label=method
+            )
+        ax.set_xticks(range(len(LEVELS)), LEVELS)
+        ax.set_title(nuisance)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"MAE (bpm) at {level}")
+    fig.suptitle(f"{title}: MAE vs nuisance intensity (SynthPulse ladder)")
+    _group_legend(fig, entries, handles, loc="outside right upper")
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
     """Indices of points no other point beats on both cost and error (lower is better for both)."""
     front = []

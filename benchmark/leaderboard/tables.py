@@ -192,6 +192,17 @@ def metric_table(
 BOARD_KEY = tuple(k for k in ENTRY_KEY if k not in ("method", "level"))
 
 
+def entry_predictions(store, entries: list[dict], whole_only: bool = False) -> dict[str, list[dict]]:
+    """method -> prediction rows of its entry's done cells (the rows its metrics pool: same protocol
+    version, profile and code; every seed). One entry per method: pass entries of one level."""
+    cells = current_cells(store)
+    out = {}
+    for e in entries:
+        mine = [c for c in cells if c["status"] == "done" and all(c[k] == e[k] for k in ENTRY_KEY)]
+        out[e["method"]] = [p for c in mine for p in store.predictions(c["key"], whole_only=whole_only)]
+    return out
+
+
 def _board_cells(store, entries: list[dict]) -> list[dict]:
     board = {tuple(e[k] for k in BOARD_KEY) for e in entries}
     return [c for c in current_cells(store) if tuple(c[k] for k in BOARD_KEY) in board]
@@ -268,17 +279,7 @@ def tag_breakdown_table(store, entries: list[dict], level: str, tag: str, title:
 
     tags = store.recording_tags()
     at_level = [e for e in entries if e["level"] == level and e["status"] != "failed"]
-    rows_of = {
-        e["method"]: [
-            p
-            for c in store.cells(
-                protocol=e["protocol"], train_set=e["train_set"], test_set=e["test_set"], method=e["method"]
-            )
-            if c["level"] == level and c["status"] == "done"
-            for p in store.predictions(c["key"])
-        ]
-        for e in at_level
-    }
+    rows_of = entry_predictions(store, at_level)
     values = sorted(
         {
             tags[p["recording"]][tag]

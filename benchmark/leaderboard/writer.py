@@ -38,7 +38,12 @@ def write_leaderboards(
 ) -> list[Path]:
     """Write every board's tables (Markdown + CSV), the efficiency table and the plots; returns the paths."""
     from benchmark.leaderboard import tables
-    from benchmark.leaderboard.plots import agreement_grids, mae_vs_compression, mae_vs_macs
+    from benchmark.leaderboard.plots import (
+        agreement_grids,
+        mae_vs_compression,
+        mae_vs_intensity,
+        mae_vs_macs,
+    )
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,6 +84,11 @@ def write_leaderboards(
             pareto = mae_vs_macs(board, efficiency, board_levels[0], name, out / f"{name}_mae_vs_macs.png")
             if pareto is not None:
                 paths.append(pareto)
+            ladder = mae_vs_intensity(
+                store, board, board_levels[0], name, out / f"{name}_mae_vs_intensity.png"
+            )
+            if ladder is not None:
+                paths.append(ladder)
             # per-method panels of per-recording agreement at the board's first level (raw)
             paths += agreement_grids(store, board, board_levels[0], name, out)
         written += paths
