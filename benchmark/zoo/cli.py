@@ -135,6 +135,7 @@ def train_entry(trainer, cell, max_time_s: float | None):
     from benchmark import zoo
     from benchmark.results.provenance import now, provenance
 
+    started = provenance()  # commit, host and date when this training began (a resumed one: this run's)
     content_key = trainer.content_key(cell)
     twin = next((e for e in zoo.entries() if content_key and e.meta.get("content_key") == content_key), None)
     out_dir = trainer.work_dir / "train" / cell.method / cell.training_key
@@ -159,7 +160,8 @@ def train_entry(trainer, cell, max_time_s: float | None):
         "training_key": cell.training_key,
         "content_key": content_key,
         "command": zoo.store.command_line(),
-        **provenance(),
+        **started,
+        "saved": provenance()["date"],
         "sweep": sweep.name,
         "train_set": cell.train_set,
         "data": {d: sweep.datasets.get(d, {}) for d in cell.train_set.split("+")},
