@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("benchmark.evaluation.predict_cli", "heart rate from your own video"),
     "profile": ("benchmark.profiling.cli", "parameters, MACs, latency and memory of each method"),
     "export": ("benchmark.export", "a network in its inference form as an ONNX or TorchScript file"),
+    "weights": ("benchmark.methods.weights_cli", "released weights (rPPG-Toolbox PhysNets...): list, fetch"),
     "zoo": ("benchmark.zoo.cli", "train the model zoo (resumable), list it, verify its files"),
     "leaderboard": ("benchmark.leaderboard.cli", "write leaderboard tables and plots from the results"),
     "gate": (

@@ -73,8 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--weights",
         type=Path,
-        help="trained weights, required by learned methods: state_dict, Lightning checkpoint, or the "
-        "method's own format (e.g. rPPG-Toolbox PhysNet .pth)",
+        help="trained weights, required by learned methods: state_dict, Lightning checkpoint, the "
+        "method's own format (e.g. rPPG-Toolbox PhysNet .pth), or a release name (`weights list`, e.g. "
+        "physnet@pure-rppgtoolbox: fetched and sha256-checked)",
     )
     parser.add_argument(
         "--fps",
@@ -160,7 +161,17 @@ def build_method(name: str, weights: Path | None):
         DataError: a weights file that is missing, unreadable, or does not fit the method.
     """
     from benchmark.methods import METHODS
+    from benchmark.methods.weights import RELEASES, load_release
 
+    if weights is not None and str(weights) in RELEASES:
+        release = RELEASES.get(str(weights))
+        if release.method != name:
+            from benchmark.errors import ConfigError
+
+            raise ConfigError(
+                f"weights release {release.name!r} is for method {release.method!r}, not {name!r}"
+            )
+        return load_release(release.name)
     weights = resolve_weights(name, weights)
     factory = METHODS.get(name).load_factory()
     module = factory()

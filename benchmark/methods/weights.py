@@ -1,12 +1,16 @@
-"""Reading saved weights safely: the one place every loader (checkpoints, --weights, key maps) uses."""
+"""Reading saved weights safely: the one place every loader (checkpoints, --weights, key maps) uses, and the
+registry of released weights (`RELEASES`: rPPG-Toolbox's PhysNets...) with their fetching and sha256 check."""
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from benchmark.errors import DataError
+from benchmark.registry import Registry
 
 
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -26,3 +30,151 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise DataError(path, "not a checkpoint or state_dict: no dict of tensors inside")
     return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+# ------------------------------------------------------------------------------------ released weights
+# Weights others trained on real faces, as first-class rows of the benchmark: each release names the file,
+# where it comes from, its sha256 (the contract: a file with another digest is never used), its licence and
+# training set, and the factory arguments that fix the input it was trained on.
+TOOLBOX_URL = "https://github.com/ubicomplab/rPPG-Toolbox/raw/main/final_model_release/"
+TOOLBOX_LICENCE = "Responsible AI Source Code License v1.1 (rPPG-Toolbox; ship its LICENSE beside any copy)"
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str  # <method>@<training set>-<source>, e.g. physnet@pure-rppgtoolbox
+    method: str  # the registry method whose factory builds the network
+    file: str
+    url: str
+    sha256: str
+    licence: str
+    train_set: str
+    source: str
+    factory: dict = field(default_factory=dict)  # factory keyword arguments: the input it was trained on
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} ({self.train_set}, {self.source} weights)"
+
+
+RELEASES: Registry[Release] = Registry("weights release")
+
+
+def _toolbox_physnet(tag: str, file: str, sha256: str, train_set: str, note: str = "") -> None:
+    RELEASES.add(
+        f"physnet@{tag}-rppgtoolbox",
+        Release(
+            f"physnet@{tag}-rppgtoolbox", "physnet", file, TOOLBOX_URL + file, sha256, TOOLBOX_LICENCE,
+            train_set, "rPPG-Toolbox", {"size": 72, "frames": 128},
+            note or "DiffNormalized 72x72 input, 128-frame chunks (the toolbox's PhysNet config)",
+        ),
+    )  # fmt: skip
+
+
+_toolbox_physnet(
+    "pure",
+    "PURE_PhysNet_DiffNormalized.pth",
+    "cf295ff0b7a43ee638b9a8ce5a9c62801d5f196b360b3a589fdd5aa43ce623f8",
+    "PURE",
+)
+_toolbox_physnet(
+    "ubfc-rppg",
+    "UBFC-rPPG_PhysNet_DiffNormalized.pth",
+    "6c00db978d9db3566b8953a97cb7cfcd6deb9522b0cbc937c921bb1859a1cdd0",
+    "UBFC-rPPG",
+)
+_toolbox_physnet(
+    "scamps",
+    "SCAMPS_PhysNet_DiffNormalized.pth",
+    "3059a4b2cf0ab155f1b63cdb8b858785a61a502242307f6e82abf8a7d588ba79",
+    "SCAMPS (synthetic)",
+)
+_toolbox_physnet(
+    "ma-ubfc",
+    "MA-UBFC_physnet.pth",
+    "670f313ce169e773fbdfc23ede578c6d14a7da9dced6596f3ad9de9677e01ce8",
+    "MA-UBFC (motion-augmented UBFC-rPPG)",
+)
+_toolbox_physnet(
+    "bp4d-pseudo",
+    "BP4D_PseudoLabel_PhysNet_DiffNormalized.pth",
+    "aa1bd7364a469bc085b20dbc9dbbcc0faeab0d630f492573ebf52c79fafc66b7",
+    "BP4D+ (POS pseudo-labels)",
+)
+
+
+def weights_env_dir() -> Path | None:
+    """RPPG_WEIGHTS_DIR: a folder of already-downloaded release files (CI, offline machines)."""
+    value = os.environ.get("RPPG_WEIGHTS_DIR")
+    return Path(value).expanduser() if value else None
+
+
+def weights_cache_dir() -> Path:
+    from benchmark.paths import cache_dir
+
+    return cache_dir() / "weights"
+
+
+def _checked(path: Path, release: Release) -> Path:
+    from benchmark.zoo.store import sha256_of
+
+    actual = sha256_of(path)
+    if actual != release.sha256:
+        raise DataError(
+            path,
+            f"sha256 {actual} is not {release.name}'s {release.sha256}: the file is not used "
+            "(a different or damaged download; delete it and fetch again)",
+        )
+    return path
+
+
+def local_release(name: str) -> Path | None:
+    """The release's file from RPPG_WEIGHTS_DIR or the cache, sha256-checked; None when neither has it."""
+    release = RELEASES.get(name)
+    for folder in (weights_env_dir(), weights_cache_dir()):
+        if folder is not None and (folder / release.file).is_file():
+            return _checked(folder / release.file, release)
+    return None
+
+
+def fetch_release(name: str) -> Path:
+    """The release's file: from RPPG_WEIGHTS_DIR or the cache when there (no network), else downloaded into
+    the cache and checked. A digest that differs is a DataError naming the file; the file is not used."""
+    import urllib.request
+
+    found = local_release(name)
+    if found is not None:
+        return found
+    release = RELEASES.get(name)
+    target = weights_cache_dir() / release.file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(target.suffix + ".part")
+    try:
+        with urllib.request.urlopen(release.url, timeout=60) as response, open(partial, "wb") as out:
+            while block := response.read(1 << 20):
+                out.write(block)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise DataError(
+            release.url,
+            f"cannot download {release.name} ({exc}); put {release.file} in a folder named by "
+            "RPPG_WEIGHTS_DIR to use a copy you have",
+        ) from exc
+    try:
+        _checked(partial, release)
+    except DataError:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(target)
+    return target
+
+
+def load_release(name: str):
+    """The release's network as its method's module, weights loaded (weights_only) through the method's own
+    loader (the factory's `weights=` argument: key maps for foreign formats)."""
+    from benchmark.methods import METHODS
+
+    release = RELEASES.get(name)
+    factory = METHODS.get(release.method).load_factory()
+    return factory(**release.factory, weights=fetch_release(name)).eval()
