@@ -4,6 +4,7 @@ without network, sha256-checked (a wrong file is named and never used), loaded s
 from __future__ import annotations
 
 import shutil
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -77,3 +78,52 @@ def test_predict_takes_a_release_name_for_weights(shared_dir, physrecorder_dir, 
     result = json.loads(capsys.readouterr().out)
     assert np.isfinite(result["hr_bpm"]) and abs(result["hr_bpm"] - 70.8) < 3.0
     assert main(["predict", str(video), "--method", "tscan", "--weights", "physnet@pure-rppgtoolbox"]) == 2
+
+
+@pytest.mark.slow
+def test_a_sweep_tests_released_weights_as_rows_of_their_own(shared_dir, tmp_path, monkeypatch, offline):
+    """`pretrained:` in a sweep: the release is tested as released (no training) at every level, in the
+    group "pretrained (real data)", and the board names its training set, file, digest and licence. Without
+    the file and without network its cells fail with the reason; the other rows are kept."""
+    import yaml
+    from sweep_data import build_datasets, sweep_file
+
+    from benchmark.results.store import ResultStore
+
+    data = build_datasets(tmp_path / "manifests")
+    path = sweep_file(tmp_path / "p.yaml", "p", data, ["good"], ["raw"], ["pos"])
+    doc = yaml.safe_load(path.read_text())
+    path.write_text(yaml.safe_dump({**doc, "pretrained": ["physnet@pure-rppgtoolbox"]}))
+    monkeypatch.setenv("RPPG_WEIGHTS_DIR", str(shared_dir(*TOOLBOX)))
+    db, lb = tmp_path / "r.sqlite", tmp_path / "lb"
+    args = ["run", "--sweep", str(path), "--db", str(db), "--leaderboard-dir", str(lb), "--no-progress"]
+    assert main(args) == 0
+    with ResultStore(db) as store:
+        cells = {c["method"]: c for c in store.cells()}
+    assert cells["physnet@pure-rppgtoolbox"]["method_group"] == "pretrained (real data)"
+    assert cells["physnet@pure-rppgtoolbox"]["config"]["weights"]["sha256"].startswith("cf295ff0")
+    (board,) = [p for p in lb.glob("*.md") if p.name not in ("README.md", "efficiency.md")]
+    text = board.read_text()
+    assert "`physnet@pure-rppgtoolbox`: physnet (PURE, rPPG-Toolbox weights)" in text
+    assert "Responsible AI Source Code License" in text
+
+    def unreachable(*args, **kwargs):
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", unreachable)  # an offline machine
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    monkeypatch.setenv("RPPG_WEIGHTS_DIR", str(empty))
+    monkeypatch.setenv("RPPG_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    db2 = tmp_path / "r2.sqlite"
+    assert (
+        main(["run", "--sweep", str(path), "--db", str(db2), "--leaderboard-dir", str(lb), "--no-progress"])
+        == 1
+    )
+    with ResultStore(db2) as store:
+        status = {c["method"]: (c["status"], c["error"] or "") for c in store.cells()}
+    assert status["pos"][0] == "done"
+    assert (
+        status["physnet@pure-rppgtoolbox"][0] == "failed"
+        and "RPPG_WEIGHTS_DIR" in status["physnet@pure-rppgtoolbox"][1]
+    )

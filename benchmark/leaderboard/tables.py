@@ -251,6 +251,10 @@ def weights_lines(store, entries: list[dict]) -> list[str]:
     by_key = {e.training_key: e for e in zoo.entries()}
     lines = {}
     for cell in _board_cells(store, entries):
+        release = cell["config"].get("weights")
+        if release and cell["method"] not in lines:
+            lines[cell["method"]] = release_line(cell["method"], release)
+            continue
         training = cell["config"].get("training")
         if cell["status"] != "done" or not training or cell["method"] in lines:
             continue
@@ -268,6 +272,16 @@ def weights_lines(store, entries: list[dict]) -> list[str]:
                 f"`{cell['method']}`: trained by this sweep ({training['recipe'].get('profile')} recipe)"
             )
     return [lines[m] for m in sorted(lines)]
+
+
+def release_line(name: str, weights: dict) -> str:
+    """A released-weights row's origin: training set, source, file, digest and licence."""
+    from benchmark.methods.weights import RELEASES
+
+    release = RELEASES.get(name) if name in RELEASES else None
+    origin = f"{release.label}; " if release else ""
+    licence = f"; licence: {release.licence}" if release else ""
+    return f"`{name}`: {origin}{weights['file']} (sha256 {weights['sha256'][:12]}), not trained here{licence}"
 
 
 BREAKDOWN_TAGS = ("scenario",)  # recording tags that get a table of their own when a board's data has them

@@ -19,7 +19,9 @@ GROUP_OF_KIND = {
     "none": "classic",
     "baseline": "baseline",
 }
-GROUPS = tuple(GROUP_OF_KIND.values())
+# rows of released weights (a sweep's `pretrained:`): networks trained elsewhere, on real faces
+PRETRAINED_GROUP = "pretrained (real data)"
+GROUPS = ("supervised", PRETRAINED_GROUP, *(g for g in GROUP_OF_KIND.values() if g != "supervised"))
 
 
 @dataclass(frozen=True)

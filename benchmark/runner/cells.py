@@ -43,6 +43,8 @@ class Sweep:
         compression: levels to test at; `train_level` is the level training sees ("raw", or "same" to train
             on each tested level).
         methods: method names, or ["all"].
+        pretrained: released weights (`weights list`) tested as they are, no training: rows of group
+            "pretrained (real data)" named by the release (e.g. physnet@pure-rppgtoolbox).
         profile: recipe profile (smoke / quick / full) from configs/methods.
         max_epochs: cap on every recipe's epochs (None: the recipe's own).
         face: FaceConfig options.
@@ -60,6 +62,7 @@ class Sweep:
     train_level: str = "raw"
     methods: tuple[str, ...] = ("all",)
     exclude_methods: tuple[str, ...] = ()
+    pretrained: tuple[str, ...] = ()
     seeds: tuple[int, ...] = (0,)
     profile: str = "smoke"
     max_epochs: int | None = None
@@ -221,11 +224,21 @@ class Cell:
             **self.identity(),
             "code": code_fingerprint(),
             "training": self.training_config() if self.trains else None,
+            **self._release_config(),
             "test_datasets": {d: s.datasets.get(d, {}) for d in self.test_set.split("+")},
             "split": s.split,
             "evaluation": asdict(s.evaluation),
             "face": s.face,
         }
+
+    def _release_config(self) -> dict:
+        """{"weights": the release's name, file and sha256} for a row of released weights, else {}."""
+        from benchmark.methods.weights import RELEASES
+
+        if self.method not in RELEASES:
+            return {}
+        release = RELEASES.get(self.method)
+        return {"weights": {"release": release.name, "file": release.file, "sha256": release.sha256}}
 
     @property
     def key(self) -> str:

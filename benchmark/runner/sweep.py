@@ -25,14 +25,31 @@ log = logging.getLogger(__name__)
 
 
 def method_entries(sweep: Sweep) -> dict:
-    """Catalogue entries of the sweep's methods, in catalogue order, each after the methods it requires."""
+    """Catalogue entries of the sweep's methods, in catalogue order, each after the methods it requires;
+    then its released weights (`pretrained:`)."""
     from benchmark.methods import METHODS
 
     names = METHODS.names() if "all" in sweep.methods else list(sweep.methods)
     names = [n for n in names if n not in sweep.exclude_methods]
     for n in names:
         METHODS.get(n)  # unknown names fail loudly, listing the known ones
-    return {n: METHODS.get(n) for n in names}
+    entries = {n: METHODS.get(n) for n in names}
+    for name in sweep.pretrained:
+        if name not in sweep.exclude_methods:
+            entries[name] = PretrainedEntry(name)
+    return entries
+
+
+class PretrainedEntry:
+    """A sweep row of released weights: not trained, tested as released (benchmark.methods.weights)."""
+
+    kind = "none"
+
+    def __init__(self, name: str):
+        from benchmark.methods.registry import PRETRAINED_GROUP
+        from benchmark.methods.weights import RELEASES
+
+        self.name, self.group, self.release = name, PRETRAINED_GROUP, RELEASES.get(name)
 
 
 def recipes_of(entries: dict, profile: str) -> tuple[dict[str, dict], dict[str, str]]:
@@ -52,11 +69,12 @@ def recipes_of(entries: dict, profile: str) -> tuple[dict[str, dict], dict[str, 
 
 def profile_missing(store, names: list[str], recipes: dict, profile: str) -> None:
     """Efficiency rows for the methods that have none on this host yet (tables and Pareto plot need them)."""
+    from benchmark.methods import METHODS
     from benchmark.profiling.measure import cpu_model
     from benchmark.profiling.profile import profile_methods
 
     have = {r["method"] for r in store.efficiency() if r.get("host") == cpu_model()}
-    todo = [n for n in names if n not in have]
+    todo = [n for n in names if n not in have and n in METHODS]  # a release: its method's network
     if todo:
         log.info("profiling efficiency of %d method(s): %s", len(todo), ", ".join(todo))
         from benchmark.methods.config import split_recipe

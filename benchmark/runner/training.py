@@ -43,8 +43,9 @@ class Trainer:
             module = load_trained(cell.method, checkpoint, **self.factory_kwargs(cell))
         else:
             from benchmark.methods import create_method
+            from benchmark.methods.weights import RELEASES, load_release
 
-            module = create_method(cell.method)
+            module = load_release(cell.method) if cell.method in RELEASES else create_method(cell.method)
         module = module.to(self.device()).eval()
         self._cached = (key, module)
         return module

@@ -14,7 +14,7 @@ from dataclasses import fields as dataclass_fields
 
 from benchmark.errors import ConfigError
 
-LIST_FIELDS = ("train_on", "test_on", "compression", "methods", "exclude_methods")
+LIST_FIELDS = ("train_on", "test_on", "compression", "methods", "exclude_methods", "pretrained")
 SPLIT_KEYS = ("fractions", "seed", "train_val")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -273,7 +273,12 @@ def _name_problems(sweep) -> list[str]:
 
     problems = []
     methods = [m for m in sweep.methods if m != "all"]
-    problems += _unknown_names([*methods, *sweep.exclude_methods], METHODS, "method")
+    from benchmark.methods.weights import RELEASES
+
+    problems += _unknown_names(methods, METHODS, "method")
+    excluded = [m for m in sweep.exclude_methods if m not in RELEASES]
+    problems += _unknown_names(excluded, METHODS, "method")
+    problems += _unknown_names(sweep.pretrained, RELEASES, "weights release")
     if not sweep.methods:
         problems.append("methods: at least one method (or `all`) is needed")
     adapters = [str((options or {}).get("adapter", name)) for name, options in sweep.datasets.items()]
