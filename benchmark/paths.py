@@ -27,6 +27,17 @@ def leaderboard_dir() -> Path:
     return Path(os.environ.get("RPPG_LEADERBOARD_DIR", PROJECT_ROOT / "leaderboards"))
 
 
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks (integrity checks: zoo entries, weights releases)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def atomic_write(path: Path, data: str | bytes) -> Path:
     """Write `data` to `path` through a temporary file in the same folder and a rename, so a killed run
     leaves either the old file or the whole new one, never a half file a later run would trust."""

@@ -117,9 +117,9 @@ def weights_cache_dir() -> Path:
 
 
 def _checked(path: Path, release: Release) -> Path:
-    from benchmark.zoo.store import sha256_of
+    from benchmark.paths import file_sha256
 
-    actual = sha256_of(path)
+    actual = file_sha256(path)
     if actual != release.sha256:
         raise DataError(
             path,

@@ -15,7 +15,6 @@ with PhysNet's recipe) share one .pt: the second's json names the first's file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -26,7 +25,7 @@ from pathlib import Path
 import torch
 
 from benchmark.errors import DataError
-from benchmark.paths import PROJECT_ROOT, atomic_write
+from benchmark.paths import PROJECT_ROOT, atomic_write, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +37,6 @@ FP16_TOLERANCE = 1e-2
 def zoo_dir() -> Path:
     """zoo/ of the project (RPPG_ZOO_DIR overrides, e.g. for tests)."""
     return Path(os.environ.get("RPPG_ZOO_DIR", PROJECT_ROOT / "zoo"))
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -67,7 +58,7 @@ class ZooEntry:
         path = self.weights
         if not path.is_file():
             raise DataError(self.meta_path, f"zoo entry names {self.meta['file']}, which is missing")
-        actual = sha256_of(path)
+        actual = file_sha256(path)
         if actual != self.meta["sha256"]:
             raise DataError(
                 path, f"sha256 {actual} differs from {self.meta['sha256']} in {self.meta_path.name}"
@@ -146,7 +137,7 @@ def save_entry(
         buffer = io.BytesIO()
         torch.save(state, buffer)
         atomic_write(root / file, buffer.getvalue())
-        digest = sha256_of(root / file)
+        digest = file_sha256(root / file)
     meta = {
         "zoo_version": ZOO_VERSION,
         "method": method,

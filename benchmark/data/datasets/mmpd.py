@@ -7,7 +7,6 @@ A small memo (`hashes.json`, keyed by path, size and mtime) spares re-hashing un
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -21,7 +20,7 @@ from benchmark.data.datasets.gt_io import checked
 from benchmark.data.recording import Recording
 from benchmark.data.video import probe_video
 from benchmark.errors import DataError
-from benchmark.paths import atomic_write, cache_dir
+from benchmark.paths import atomic_write, cache_dir, file_sha256
 
 FPS = 30.0
 TAGS = ("light", "motion", "exercise", "skin_color", "gender", "glasser", "hair_cover", "makeup")
@@ -42,15 +41,6 @@ def _tag(value) -> str:
     return "" if value.size == 0 else str(value.reshape(-1)[0]).strip()
 
 
-def content_hash(path: Path) -> str:
-    """sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class VideoCache:
     """Lossless FFV1 copies of .mat videos, named by the .mat's content hash."""
 
@@ -69,7 +59,7 @@ class VideoCache:
         key = f"{mat.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
         memo = self._memo()
         if key not in memo:
-            memo[key] = content_hash(mat)
+            memo[key] = file_sha256(mat)
             atomic_write(self.memo_path, json.dumps(memo, indent=1))
         return memo[key]
 
