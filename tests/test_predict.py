@@ -219,15 +219,21 @@ def real_frames(physrecorder_dir, n: int) -> np.ndarray:
 LEARNED = [name for name, entry in METHODS.items() if entry.kind != "none"]
 
 
+@pytest.fixture
+def empty_zoo(tmp_path, monkeypatch):
+    """No zoo: a learned method has no default weights."""
+    monkeypatch.setenv("RPPG_ZOO_DIR", str(tmp_path / "no-zoo"))
+
+
 @pytest.mark.parametrize("method", LEARNED)
-def test_learned_method_needs_weights(method):
+def test_learned_method_needs_weights(method, empty_zoo):
     from benchmark.evaluation.predict_cli import build_method
 
     with pytest.raises(ConfigError, match=rf"method '{method}' is a learned .* --weights FILE"):
         build_method(method, None)
 
 
-def test_predict_learned_method_without_weights_fails_before_the_video_is_opened(tmp_path, capsys):
+def test_predict_learned_method_without_weights_fails_before_the_video_is_opened(tmp_path, capsys, empty_zoo):
     missing = tmp_path / "missing.avi"  # opening it would fail with "video not found"
     assert cli_main(["predict", str(missing), "--method", "physnet"]) == 2
     out, err = capsys.readouterr()
@@ -240,7 +246,7 @@ def test_predict_learned_method_without_weights_fails_before_the_video_is_opened
     assert "'physnet'" in result["error"] and "--weights FILE" in result["error"]
 
 
-def test_default_weights_are_where_a_zoo_plugs_in(tmp_path, monkeypatch):
+def test_default_weights_are_where_a_zoo_plugs_in(tmp_path, monkeypatch, empty_zoo):
     from benchmark.evaluation import predict_cli
 
     zoo, mine = tmp_path / "zoo_physnet.pth", tmp_path / "mine.pth"
@@ -376,3 +382,23 @@ def test_bvp_figure_has_a_heart_rate_over_time_panel():
     fig = bvp_figure(bvp, fps, 72.0)  # no windows given: the two-panel figure as before
     assert len(fig.axes) == 2
     plt.close(fig)
+
+
+def test_a_learned_method_without_weights_uses_its_zoo_entry():
+    from benchmark import zoo
+    from benchmark.evaluation import predict_cli
+
+    entry = next((e for e in zoo.entries() if e.method == "physnet"), None)
+    if entry is None:
+        pytest.skip("the committed zoo has no physnet entry")
+    assert predict_cli.resolve_weights("physnet", None) == entry.weights
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_the_zoo_physnet_trained_on_synthpulse_reads_the_real_clip(physrecorder_dir, capsys):
+    """Trained on SynthPulse only, the zoo's PhysNet lands near the oximeter on the real PhysRecorder clip."""
+    video = physrecorder_dir / "video_ZIP_H264.avi"
+    assert cli_main(["predict", str(video), "--method", "physnet", "--json"]) == 0
+    result = strict_json(capsys.readouterr().out)
+    assert result["weights"].endswith("physnet.pt") and abs(result["hr_bpm"] - 70.8) < 3.0

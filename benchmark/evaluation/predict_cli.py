@@ -11,8 +11,9 @@ on; a video comes with no reference, so it is taken around the predicted heart r
 pulse it reports, not whether that pulse is right, and it runs higher than an SNR around a reference HR.
 
 A learned method (catalogue kind supervised or self-supervised) needs trained weights: without `--weights`
-predict refuses it (ConfigError) before any decoding, rather than report a heart rate from random weights.
-`default_weights` is where a weights zoo will plug in.
+it uses the model zoo's entry for that method (zoo/<method>.pt, trained on SynthPulse, sha256-checked; the
+JSON's `weights` names it), and a method the zoo lacks is refused (ConfigError) before any decoding, rather
+than report a heart rate from random weights.
 
 Errors and exit codes, one convention with or without `--json`:
 
@@ -58,8 +59,7 @@ SNR_RELATIVE_TO = (
     "of its second harmonic against the rest of 0.6-3.3 Hz"
 )
 
-# Weights a learned method uses when --weights is not given: method name -> file. Empty until a weights zoo
-# exists; filling it (or replacing `default_weights`) makes `predict --method NAME` work without --weights.
+# Weights a learned method uses when --weights is not given, before the zoo is asked: method name -> file.
 DEFAULT_WEIGHTS: dict[str, Path] = {}
 
 
@@ -100,8 +100,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def default_weights(method: str) -> Path | None:
-    """The weights a learned method uses when none are given; None while there is no weights zoo."""
-    return DEFAULT_WEIGHTS.get(method)
+    """The weights a learned method uses when none are given: DEFAULT_WEIGHTS, else the zoo's entry for the
+    method (sha256-checked), else None."""
+    if method in DEFAULT_WEIGHTS:
+        return DEFAULT_WEIGHTS[method]
+    from benchmark import zoo
+
+    entry = next((e for e in zoo.entries() if e.method == method), None)
+    return entry.verified() if entry else None
 
 
 def resolve_weights(method: str, weights: Path | None) -> Path | None:
