@@ -141,18 +141,17 @@ def train_entry(trainer, cell, max_time_s: float | None):
     out_dir = trainer.work_dir / "train" / cell.method / cell.training_key
     module = checkpoint = seconds = None
     if twin is None:
-        checkpoint = trainer.store.checkpoint(
-            cell.training_key
-        )  # trained by a run that stopped before saving
+        # a checkpoint in the store: trained by a run that stopped before saving the entry
+        checkpoint = trainer.store.checkpoint(cell.training_key)
         if not (checkpoint and Path(checkpoint).is_file()):
             t0 = time.perf_counter()
             try:
                 checkpoint = trainer.train(cell, resume=True, max_time_s=max_time_s)
             finally:
-                seconds = add_wall_time(out_dir, time.perf_counter() - t0)
+                add_wall_time(out_dir, time.perf_counter() - t0)
             trainer.store.put_checkpoint(cell.training_key, cell.method, str(checkpoint), now())
         module = trainer.module_for(cell)
-        seconds = add_wall_time(out_dir, 0.0)
+        seconds = wall_time(out_dir)
     batches = validation_batches(trainer, cell, module) if module is not None else []
     curve = zoo.curve_summary(out_dir) if twin is None else twin.meta.get("curve", [])
     sweep = trainer.sweep
@@ -202,13 +201,16 @@ def best_epoch(curve: list[dict]) -> int | None:
     return min(scored, key=lambda c: c["val_loss"])["epoch"] if scored else None
 
 
-def add_wall_time(out_dir: Path, seconds: float) -> float:
+def wall_time(out_dir: Path) -> float:
     """Total training seconds of a fit spread over several runs (kept beside its checkpoints)."""
     path = Path(out_dir) / "zoo-seconds.json"
-    total = seconds + (json.loads(path.read_text())["seconds"] if path.is_file() else 0.0)
+    return round(json.loads(path.read_text())["seconds"], 1) if path.is_file() else 0.0
+
+
+def add_wall_time(out_dir: Path, seconds: float) -> None:
+    path = Path(out_dir) / "zoo-seconds.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"seconds": total}))
-    return round(total, 1)
+    path.write_text(json.dumps({"seconds": wall_time(out_dir) + seconds}))
 
 
 # ------------------------------------------------------------------------------------------ list/verify
