@@ -411,10 +411,11 @@ def recording_pairs(store, entries: list[dict], level: str) -> dict[str, dict]:
     from benchmark.leaderboard.tables import ENTRY_KEY, current_cells
 
     out = {}
+    every = current_cells(store)  # read once: the loop below filters it per entry
     for e in entries:
         if e["level"] != level:
             continue
-        cells = [c for c in current_cells(store) if all(c[k] == e[k] for k in ENTRY_KEY)]
+        cells = [c for c in every if all(c[k] == e[k] for k in ENTRY_KEY)]
         rows = [
             p for c in cells if c["status"] == "done" for p in store.predictions(c["key"], whole_only=True)
         ]
