@@ -67,4 +67,3 @@ def test_a_cells_key_holds_the_code_and_tables_skip_rows_of_other_code(tmp_path,
         )
         (entry,) = collect_entries(store, n_boot=10)
         assert entry["seeds"] == "0" and entry["mae"] == 1.0
-

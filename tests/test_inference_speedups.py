@@ -142,3 +142,18 @@ def test_block_stem_equals_the_full_resolution_stem(size):
         reference = module.net(x)
     torch.testing.assert_close(blocks, plain_stem, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(blocks, reference, atol=1e-4, rtol=1e-4)
+
+
+def test_rgb_means_of_uint8_frames_are_the_float64_mean_bit_for_bit():
+    """The classic methods' input: the cv2 sum path must equal numpy's cast-then-mean exactly (integer sums
+    in float64 are exact), for contiguous, sliced and odd-sized frames."""
+    from benchmark.data.transforms import rgb_means
+
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 256, (40, 37, 29, 3), dtype=np.uint8)
+    for x in (frames, frames[5:31], frames[:, 3:20, 2:27]):
+        expected = x.reshape(x.shape[0], -1, 3).astype(np.float64).mean(axis=1).astype(np.float32)
+        got = rgb_means(x)
+        assert got.dtype == np.float32 and got.shape == (x.shape[0], 3)
+        assert np.array_equal(got, expected)
+    assert np.array_equal(rgb_means(frames.astype(np.float32)), rgb_means(frames))

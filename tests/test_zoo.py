@@ -152,3 +152,52 @@ def test_the_ladder_sweep_loads_the_same_zoo_models_as_bench_all():
         for c in zoo_cells(zoo_sweep(str(PROJECT_ROOT / "configs/sweeps/ladder.yaml")))
     }
     assert ladder == quick
+
+
+def test_training_only_state_is_left_out_and_a_part_equal_to_another_entry_is_referenced(
+    tmp_path, monkeypatch
+):
+    """SSPD's EMA target and TS blocks are not stored and their absence loads; stven-rppgnet's frozen rPPGNet
+    equal to the rppgnet entry is stored once, assembled on load, and a changed rppgnet entry is refused."""
+    from benchmark.methods import create_method
+    from benchmark.methods.training import load_trained
+
+    monkeypatch.setenv("RPPG_CACHE_DIR", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    sspd = create_method("sspd", frames=20)
+    entry = zoo.save_entry("sspd", sspd, {"training_key": "s"}, [], root=tmp_path)
+    stored = load_state_dict_file(entry.verified())
+    assert stored and not any(k.startswith(sspd.training_only) for k in stored)
+    loaded = load_trained("sspd", entry.verified(), frames=20)
+    x = torch.rand(1, 3, 20, 128, 128) * 255
+    with torch.no_grad():
+        assert torch.equal(loaded(x), sspd.eval()(x))
+    stored.pop(next(k for k in stored if k.startswith("net.")))
+    torch.save(stored, tmp_path / "cut.pt")
+    with pytest.raises(DataError, match="cut.pt.*missing keys"):
+        load_trained("sspd", tmp_path / "cut.pt", frames=20)
+
+    kwargs = {"size": 32, "frames": 16, "stven_width": 4}
+    rppgnet = create_method("rppgnet", size=32, frames=16)
+    zoo.save_entry("rppgnet", rppgnet, {"training_key": "r"}, [], root=tmp_path)
+    stven = create_method("stven-rppgnet", **kwargs)
+    stven.net.rppgnet.load_state_dict(rppgnet.net.state_dict())
+    both = zoo.save_entry("stven-rppgnet", stven, {"training_key": "sr"}, [], root=tmp_path)
+    own = load_state_dict_file(both.weights)
+    assert own and not any(k.startswith("net.rppgnet.") for k in own)
+    assert both.meta["parts"] == [
+        {"method": "rppgnet", "sha256": zoo.find("r", tmp_path).meta["sha256"], "prefix": "net.rppgnet.",
+         "source_prefix": "net."}
+    ]  # fmt: skip
+    full = load_state_dict_file(both.verified())
+    assert full.keys() == stven.state_dict().keys()
+    assert all(torch.equal(full[k], v) for k, v in stven.state_dict().items())
+
+    other = create_method("stven-rppgnet", **kwargs)  # its own rPPGNet: stored whole, no part
+    assert zoo.save_entry("stven-b", other, {"training_key": "sb"}, [], root=tmp_path).meta["parts"] == []
+    torch.manual_seed(1)
+    zoo.save_entry(
+        "rppgnet", create_method("rppgnet", size=32, frames=16), {"training_key": "r"}, [], root=tmp_path
+    )
+    with pytest.raises(DataError, match="stven-rppgnet.json.*rppgnet's weights with sha256"):
+        zoo.find("sr", tmp_path).verified()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 
 from benchmark.registry import Registry
@@ -49,7 +50,14 @@ def diff_and_standardized_frames(frames: np.ndarray) -> np.ndarray:
 
 
 def rgb_means(frames: np.ndarray) -> np.ndarray:
-    """Per-frame spatial mean RGB [T, 3], for the classic methods."""
+    """Per-frame spatial mean RGB [T, 3], for the classic methods.
+
+    uint8 frames are summed by cv2 in float64, which is exact for integers (every partial sum is far below
+    2**53), so the result is the float64 mean bit for bit, ~100x faster than numpy's cast-then-mean (the
+    classic methods' whole cost on a recording)."""
+    if frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[-1] == 3:
+        sums = np.array([cv2.sumElems(np.ascontiguousarray(f))[:3] for f in frames], dtype=np.float64)
+        return (sums / (frames.shape[1] * frames.shape[2])).astype(np.float32).reshape(-1, 3)
     flat = frames.reshape(frames.shape[0], -1, frames.shape[-1]).astype(np.float64)
     return flat.mean(axis=1).astype(np.float32)
 

@@ -140,6 +140,7 @@ def load_weights(module, method: str, path: Path, factory=None):
     import inspect
 
     from benchmark.errors import ConfigError, DataError
+    from benchmark.methods.training import load_inference_state
     from benchmark.methods.weights import load_state_dict_file
 
     if not module.trains:
@@ -147,16 +148,16 @@ def load_weights(module, method: str, path: Path, factory=None):
     state = load_state_dict_file(path)
     target = module if any(k.startswith("net.") for k in state) else module.net
     try:
-        target.load_state_dict(state, strict=True)
+        load_inference_state(target, state, path)
         return module
-    except RuntimeError as exc:
+    except DataError as exc:
         own_error = exc
     if hasattr(module, "load_pretrained"):
         module.load_pretrained(path)
         return module
     if factory is not None and "weights" in inspect.signature(factory).parameters:
         return factory(weights=path)
-    raise DataError(path, f"weights do not fit method {method!r}: {own_error}")
+    raise own_error
 
 
 def build_method(name: str, weights: Path | None):

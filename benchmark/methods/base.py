@@ -54,6 +54,13 @@ class MethodModule(pl.LightningModule):
         name: the registry name, for logs and results.
     """
 
+    # state_dict key prefixes that prediction never reads (EMA targets, pretext heads): stored weights may
+    # leave them out (the zoo does) and `load_inference_state` accepts their absence
+    training_only: tuple[str, ...] = ()
+    # {prefix: (method, prefix in its state)}: a part trained as another method's network, which the zoo
+    # references instead of storing twice when the two are equal bit for bit
+    zoo_parts: dict[str, tuple[str, str]] = {}
+
     def __init__(
         self,
         net: nn.Module,

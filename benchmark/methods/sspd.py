@@ -160,6 +160,8 @@ def ema_momentum(step: int, total: int, base: float = 0.9) -> float:
 class SSPDModule(MethodModule):
     """SSPD training: online net (+ TS blocks) vs its EMA target; reads only batch["x"] and batch["fps"]."""
 
+    training_only = ("ts_blocks.", "target_net.", "target_ts.")  # prediction runs `net` alone
+
     def __init__(self, net: SSPDNet, input_spec: InputSpec, optim: OptimConfig, crop_from: int = 151):
         super().__init__(net, input_spec, loss=None, kind="self-supervised", optim=optim, name="sspd")
         self.ts_blocks = nn.ModuleList(TSBlock(256, k) for k in (9, 7, 5))

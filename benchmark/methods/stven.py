@@ -226,6 +226,8 @@ class STVENRPPGNet(MethodModule):
     "raw" -> 0), or let the batch carry `level` (predict_step reads it when present).
     """
 
+    zoo_parts = {"net.rppgnet.": ("rppgnet", "net.")}  # stage 1 is the rppgnet recipe; later stages freeze it
+
     def __init__(
         self,
         net: EnhancedRPPGNet,

@@ -236,10 +236,28 @@ def load_trained(name: str, checkpoint: str | Path, **overrides) -> pl.Lightning
     from benchmark.methods import create_method
 
     module = create_method(name, **overrides)
-    state = load_state_dict_file(checkpoint)
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise DataError(checkpoint, f"weights do not fit method {name!r}: {exc}") from exc
+    load_inference_state(module, load_state_dict_file(checkpoint), checkpoint)
     module.eval()
     return module
+
+
+def load_inference_state(module, state: dict, source: str | Path) -> None:
+    """Load `state` into `module` strictly, except that keys under the module's `training_only` prefixes may
+    be absent (stored weights without them predict the same).
+
+    Raises:
+        DataError: naming `source`, when a key is unexpected, a needed key is missing or a shape differs.
+    """
+    name = getattr(module, "method_name", "") or type(module).__name__
+    skip = tuple(getattr(module, "training_only", ()))
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise DataError(source, f"weights do not fit method {name!r}: {exc}") from exc
+    missing = [k for k in missing if not (skip and k.startswith(skip))]
+    if missing or unexpected:
+        raise DataError(
+            source,
+            f"weights do not fit method {name!r}: missing keys {missing[:5]}{' ...' * (len(missing) > 5)}, "
+            f"unexpected keys {unexpected[:5]}{' ...' * (len(unexpected) > 5)}",
+        )

@@ -156,9 +156,9 @@ def fetch_release(name: str) -> Path:
                 out.write(block)
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        raise DataError(
-            release.url,
-            f"cannot download {release.name} ({exc}); put {release.file} in a folder named by "
+        raise DataError(  # the URL in the message: a Path would fold its "//"
+            None,
+            f"{release.url}: cannot download {release.name} ({exc}); put {release.file} in a folder named by "
             "RPPG_WEIGHTS_DIR to use a copy you have",
         ) from exc
     try:

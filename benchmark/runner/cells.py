@@ -43,6 +43,8 @@ class Sweep:
         compression: levels to test at; `train_level` is the level training sees ("raw", or "same" to train
             on each tested level).
         methods: method names, or ["all"].
+        exclude_methods: names left out of "all" (and releases left out of `pretrained`); a method that
+            `methods` names outright still runs.
         pretrained: released weights (`weights list`) tested as they are, no training: rows of group
             "pretrained (real data)" named by the release (e.g. physnet@pure-rppgtoolbox).
         profile: recipe profile (smoke / quick / full) from configs/methods.

@@ -30,7 +30,8 @@ def method_entries(sweep: Sweep) -> dict:
     from benchmark.methods import METHODS
 
     names = METHODS.names() if "all" in sweep.methods else list(sweep.methods)
-    names = [n for n in names if n not in sweep.exclude_methods]
+    # exclusions trim "all"; a method named outright runs (`run --methods sspd` on a sweep that leaves it out)
+    names = [n for n in names if n not in sweep.exclude_methods or n in sweep.methods]
     for n in names:
         METHODS.get(n)  # unknown names fail loudly, listing the known ones
     entries = {n: METHODS.get(n) for n in names}

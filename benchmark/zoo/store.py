@@ -11,6 +11,11 @@ Layout: zoo/<method>.pt (the state_dict; float tensors in fp16 where the network
 FP16_TOLERANCE of fp32, else fp32) and zoo/<method>.json (provenance: command, commit, data, recipe, training
 curve summary, sha256 of the .pt). Two method names that train the same network alike (kd-teacher is PhysNet
 with PhysNet's recipe) share one .pt: the second's json names the first's file.
+
+Only what prediction reads is stored: a method's `training_only` state (SSPD's EMA target and pretext TS
+blocks) is left out, and a part that is bit for bit another entry's weights (stven-rppgnet's frozen stage-1
+rPPGNet is the rppgnet entry) is referenced by that file's sha256 instead of stored twice (`parts` in the
+json). Loading such an entry assembles the full state_dict into the cache (`ZooEntry.verified`).
 """
 
 from __future__ import annotations
@@ -54,7 +59,8 @@ class ZooEntry:
         return self.meta["training_key"]
 
     def verified(self) -> Path:
-        """The weights file, after checking it exists and its sha256 is the recorded one."""
+        """The weights file to load, after checking its sha256 (and those of the parts it references) against
+        the recorded ones; an entry with parts is assembled into one state_dict file under the cache."""
         path = self.weights
         if not path.is_file():
             raise DataError(self.meta_path, f"zoo entry names {self.meta['file']}, which is missing")
@@ -63,7 +69,32 @@ class ZooEntry:
             raise DataError(
                 path, f"sha256 {actual} differs from {self.meta['sha256']} in {self.meta_path.name}"
             )
-        return path
+        parts = self.meta.get("parts") or []
+        return self._assembled(path, parts) if parts else path
+
+    def _assembled(self, path: Path, parts: list[dict]) -> Path:
+        from benchmark.paths import cache_dir
+
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        for part in parts:
+            other = find_method(part["method"], self.meta_path.parent)
+            if other is None or other.meta["sha256"] != part["sha256"]:
+                found = "no such entry" if other is None else f"sha256 {other.meta['sha256']}"
+                raise DataError(
+                    self.meta_path,
+                    f"needs {part['method']}'s weights with sha256 {part['sha256']} for {part['prefix']}*, "
+                    f"the zoo has {found}: retrain it (`zoo train --methods {self.method} --force`)",
+                )
+            theirs = torch.load(other.verified(), map_location="cpu", weights_only=True)
+            src = part["source_prefix"]
+            state.update({part["prefix"] + k[len(src) :]: v for k, v in theirs.items() if k.startswith(src)})
+        out = cache_dir() / "zoo" / f"{self.method}-{self.meta['sha256'][:16]}.pt"
+        import io
+
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write(out, buffer.getvalue())
+        return out
 
 
 def entries(root: Path | None = None) -> list[ZooEntry]:
@@ -88,9 +119,50 @@ def find(training_key: str, root: Path | None = None) -> ZooEntry | None:
     return next((e for e in entries(root) if e.training_key == training_key), None)
 
 
+def find_method(method: str, root: Path | None = None) -> ZooEntry | None:
+    return next((e for e in entries(root) if e.method == method), None)
+
+
 # ----------------------------------------------------------------------------------------------- saving
 def _half_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def inference_state(module) -> dict[str, torch.Tensor]:
+    """The state_dict without the keys prediction never reads (the module's `training_only` prefixes)."""
+    skip = tuple(getattr(module, "training_only", ()))
+    return {k: v for k, v in module.state_dict().items() if not (skip and k.startswith(skip))}
+
+
+def shared_parts(state: dict, declared: dict, root: Path) -> tuple[dict, list[dict]]:
+    """`state` without the parts that equal another zoo entry's weights bit for bit, and those references.
+
+    `declared`: {prefix here: (method, prefix in that method's state)}, from the module's `zoo_parts`; a part
+    whose other entry is absent or differs in any tensor, dtype or key stays in `state`."""
+    own, parts = dict(state), []
+    for prefix, (method, source_prefix) in declared.items():
+        other = find_method(method, root)
+        if other is None:
+            continue
+        theirs = torch.load(other.verified(), map_location="cpu", weights_only=True)
+        theirs = {k[len(source_prefix) :]: v for k, v in theirs.items() if k.startswith(source_prefix)}
+        mine = {k[len(prefix) :]: v for k, v in own.items() if k.startswith(prefix)}
+        same = mine and mine.keys() == theirs.keys()
+        if not same or not all(
+            mine[k].dtype == theirs[k].dtype and torch.equal(mine[k], theirs[k]) for k in mine
+        ):
+            continue
+        for k in mine:
+            del own[prefix + k]
+        parts.append(
+            {
+                "method": method,
+                "sha256": other.meta["sha256"],
+                "prefix": prefix,
+                "source_prefix": source_prefix,
+            }
+        )
+    return own, parts
 
 
 def fp16_error(module, batches: list[dict]) -> float:
@@ -127,10 +199,11 @@ def save_entry(
         file, digest, dtype, error = other["file"], other["sha256"], other["dtype"], other.get("fp16_error")
     else:
         error = fp16_error(module, check_batches) if check_batches else float("inf")
-        state = module.state_dict()
+        state = inference_state(module)
         dtype = "float16" if error <= FP16_TOLERANCE else "float32"
         if dtype == "float16":
             state = _half_state(state)
+        state, parts = shared_parts(state, getattr(module, "zoo_parts", {}), root)
         file = f"{method}.pt"
         import io
 
@@ -147,6 +220,8 @@ def save_entry(
         "dtype": dtype,
         "fp16_error": None if error == float("inf") else round(error, 6),
         "shared_with": share_with,
+        "parts": [] if share_with else parts,
+        "training_only": [] if share_with else list(getattr(module, "training_only", ())),
         **provenance,
     }
     meta_path = root / f"{method}.json"
@@ -187,4 +262,14 @@ def command_line() -> str:
     return " ".join(["python -m benchmark", *sys.argv[1:]]) if sys.argv else "python -m benchmark"
 
 
-__all__ = ["ZooEntry", "entries", "find", "save_entry", "zoo_dir", "curve_summary", "fp16_error"]
+__all__ = [
+    "ZooEntry",
+    "entries",
+    "find",
+    "find_method",
+    "inference_state",
+    "save_entry",
+    "zoo_dir",
+    "curve_summary",
+    "fp16_error",
+]
