@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from sweep_data import build_datasets, sweep_file
 
 from benchmark.errors import ConfigError
@@ -240,3 +241,27 @@ def test_a_student_of_another_teacher_is_another_model(tmp_path, monkeypatch):
         after = keys(store)
         assert keys(store, "kd-student-nokd") == alone  # no teacher, nothing moves
     assert all(b != a for b, a in zip(before, after))  # cell and training (= checkpoint) keys move
+
+
+def test_a_method_that_computes_what_another_did_reuses_its_predictions(tmp_path, monkeypatch, caplog):
+    """kd-teacher (PhysNet trained with its recipe) gets physnet's predictions in the same run instead of
+    predicting the same numbers again."""
+    from benchmark.cli import main
+
+    monkeypatch.setenv("RPPG_ZOO_DIR", str(tmp_path / "zoo"))
+    data = build_datasets(tmp_path / "manifests")
+    path = sweep_file(tmp_path / "t.yaml", "t", data, ["good"], ["raw"], ["physnet", "kd-teacher"])
+    doc = yaml.safe_load(path.read_text())
+    path.write_text(
+        yaml.safe_dump({**doc, "profile": "smoke", "split": {"train_val": [0.67, 0.33], "seed": 0}})
+    )
+    db = tmp_path / "t.sqlite"
+    caplog.set_level("INFO", logger="benchmark.runner.sweep")
+    assert main(["run", "--sweep", str(path), "--db", str(db), "--no-tables", "--no-progress"]) == 0
+    assert "kd-teacher" in caplog.text and "the predictions of physnet" in caplog.text
+    with ResultStore(db) as store:
+        cells = {c["method"]: c for c in store.cells()}
+        physnet, teacher = cells["physnet"], cells["kd-teacher"]
+        strip = lambda rows: [{k: v for k, v in r.items() if k != "cell_key"} for r in rows]  # noqa: E731
+        assert strip(store.predictions(teacher["key"])) == strip(store.predictions(physnet["key"]))
+        assert teacher["metrics"] == physnet["metrics"] and teacher["key"] != physnet["key"]

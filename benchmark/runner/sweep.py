@@ -108,6 +108,32 @@ def failed_result(cell: Cell, error: str, prov: dict, seconds: float) -> CellRes
     )
 
 
+def twin_key(trainer: Trainer, cell: Cell) -> tuple | None:
+    """What a learned cell computes, whatever its method's name: the same network trained alike (the
+    trainer's content key) from the same checkpoint file, on the same test set and level. kd-teacher is
+    PhysNet trained with PhysNet's recipe, so its cells are PhysNet's predictions. None: not shareable."""
+    if not cell.trains:
+        return None
+    content = trainer.content_key(cell)
+    return (content, str(trainer.checkpoint(cell)), cell.test_set, cell.level) if content else None
+
+
+def twin_result(cell: Cell, twin: CellResult, prov: dict) -> CellResult:
+    """`cell`'s result from the predictions of an identical computation met earlier in this run."""
+    log.info(
+        "%s: the predictions of %s (same network, weights and input)", cell.label(), twin.identity["method"]
+    )
+    return CellResult(
+        cell.key,
+        twin.status,
+        cell.identity(),
+        twin.metrics,
+        cell.config(),
+        prov,
+        predictions=twin.predictions,
+    )
+
+
 class Progress:
     """A bar (rich) for cells and the current cell's recordings when a person watches a terminal, and in
     every case one timestamped line per finished cell on stdout (its MAE and seconds), so a log file of
@@ -238,6 +264,7 @@ def run_sweep(
     bar = Progress(len(todo), progress)
     trainer.report = bar.note
     counts = {"cells": len(cells), "skipped": len(cells) - len(todo), "done": 0, "failed": 0, "failures": []}
+    twins: dict[tuple, CellResult] = {}  # done cells of this run by what they compute (twin_key)
     try:
         for cell in todo:
             t0 = time.perf_counter()
@@ -247,8 +274,14 @@ def run_sweep(
                     raise ConfigError(recipe_errors[cell.method])
                 test = data.test_recordings(cell)
                 bar.start_cell(cell.label(), len(test))
-                module = trainer.module_for(cell)
-                result = evaluate_cell(cell, module, test, prov, on_recording=bar.recording_done)
+                key = twin_key(trainer, cell)
+                if key in twins:
+                    result = twin_result(cell, twins[key], prov)
+                else:
+                    module = trainer.module_for(cell)
+                    result = evaluate_cell(cell, module, test, prov, on_recording=bar.recording_done)
+                    if key and result.status == "done":
+                        twins[key] = result
             except Exception as err:  # noqa: BLE001 - a failing cell is recorded, never stops the sweep
                 log.debug("cell %s failed:\n%s", cell.label(), traceback.format_exc())
                 result = failed_result(cell, f"{type(err).__name__}: {err}", prov, 0.0)

@@ -241,7 +241,11 @@ def zoo_rows(sweep) -> list[dict]:
             {
                 "method": method,
                 "status": "current" if current.get(method) == entry.training_key else "stale",
-                "file": meta["file"],
+                # an entry with parts needs their files too: "stven-rppgnet.pt + rppgnet.pt's net.*"
+                "file": " + ".join(
+                    [meta["file"]]
+                    + [f"{p['method']}.pt's {p['source_prefix']}*" for p in meta.get("parts") or []]
+                ),
                 "dtype": meta["dtype"],
                 "bytes": 0 if meta.get("shared_with") else meta["bytes"],
                 "epochs": meta.get("epochs_run"),
