@@ -67,3 +67,17 @@ def test_a_cells_key_holds_the_code_and_tables_skip_rows_of_other_code(tmp_path,
         )
         (entry,) = collect_entries(store, n_boot=10)
         assert entry["seeds"] == "0" and entry["mae"] == 1.0
+
+
+def test_the_committed_leaderboards_were_made_by_this_code():
+    """Regenerate them (`make bench-all` in a fresh clone, then copy its leaderboards/) after changing a
+    result source; benchmark/results/fingerprint.py lists which files those are."""
+    import re
+
+    readme = (PROJECT_ROOT / "leaderboards" / "README.md").read_text()
+    found = re.search(r"code fingerprint: ([0-9a-f]{12})", readme)
+    assert found, "leaderboards/README.md states no code fingerprint"
+    assert found.group(1) == code_fingerprint(), (
+        f"leaderboards/ were made by code {found.group(1)}, this checkout is {code_fingerprint()}: "
+        "rerun make bench-all"
+    )

@@ -189,6 +189,7 @@ def test_training_only_state_is_left_out_and_a_part_equal_to_another_entry_is_re
         {"method": "rppgnet", "sha256": zoo.find("r", tmp_path).meta["sha256"], "prefix": "net.rppgnet.",
          "source_prefix": "net."}
     ]  # fmt: skip
+    assert both.loads_from(both.verified()) and both.loads_from(both.weights)
     full = load_state_dict_file(both.verified())
     assert full.keys() == stven.state_dict().keys()
     assert all(torch.equal(full[k], v) for k, v in stven.state_dict().items())

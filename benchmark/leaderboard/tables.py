@@ -260,7 +260,8 @@ def weights_lines(store, entries: list[dict]) -> list[str]:
             continue
         key = config_hash(training)
         entry = by_key.get(key)
-        if entry is not None and store.checkpoint(key) == str(entry.weights):
+        checkpoint = store.checkpoint(key)
+        if entry is not None and checkpoint and entry.loads_from(checkpoint):
             meta = entry.meta
             lines[cell["method"]] = (
                 f"`{cell['method']}`: zoo/{meta['file']} (sha256 {meta['sha256'][:12]}, {meta['dtype']}), "

@@ -72,9 +72,18 @@ class ZooEntry:
         parts = self.meta.get("parts") or []
         return self._assembled(path, parts) if parts else path
 
-    def _assembled(self, path: Path, parts: list[dict]) -> Path:
+    @property
+    def assembled_path(self) -> Path:
+        """Where `verified` writes the full state_dict of an entry with parts."""
         from benchmark.paths import cache_dir
 
+        return cache_dir() / "zoo" / f"{self.method}-{self.meta['sha256'][:16]}.pt"
+
+    def loads_from(self, path: str | Path) -> bool:
+        """Whether a checkpoint path is this entry's file (or its assembled copy)."""
+        return Path(path).resolve() in {self.weights.resolve(), self.assembled_path.resolve()}
+
+    def _assembled(self, path: Path, parts: list[dict]) -> Path:
         state = torch.load(path, map_location="cpu", weights_only=True)
         for part in parts:
             other = find_method(part["method"], self.meta_path.parent)
@@ -88,7 +97,7 @@ class ZooEntry:
             theirs = torch.load(other.verified(), map_location="cpu", weights_only=True)
             src = part["source_prefix"]
             state.update({part["prefix"] + k[len(src) :]: v for k, v in theirs.items() if k.startswith(src)})
-        out = cache_dir() / "zoo" / f"{self.method}-{self.meta['sha256'][:16]}.pt"
+        out = self.assembled_path
         import io
 
         buffer = io.BytesIO()
