@@ -74,3 +74,14 @@ def sweep_file(path: Path, name: str, datasets: dict, test_on: list[str], levels
     }
     path.write_text(yaml.safe_dump(doc))
     return path
+
+
+def smoke_training_sweep(path: Path, name: str, root: Path, methods) -> Path:
+    """`sweep_file` on the `good` manifest at raw, at the smoke profile with a 2 + 1 subject train/val split:
+    the smallest sweep that trains a network."""
+    path = sweep_file(path, name, build_datasets(root), ["good"], ["raw"], methods)
+    doc = yaml.safe_load(path.read_text())
+    path.write_text(
+        yaml.safe_dump({**doc, "profile": "smoke", "split": {"train_val": [0.67, 0.33], "seed": 0}})
+    )
+    return path

@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-from sweep_data import build_datasets, sweep_file
+from sweep_data import build_datasets, smoke_training_sweep, sweep_file
 
 from benchmark.errors import ConfigError
 from benchmark.paths import PROJECT_ROOT
@@ -249,12 +248,7 @@ def test_a_method_that_computes_what_another_did_reuses_its_predictions(tmp_path
     from benchmark.cli import main
 
     monkeypatch.setenv("RPPG_ZOO_DIR", str(tmp_path / "zoo"))
-    data = build_datasets(tmp_path / "manifests")
-    path = sweep_file(tmp_path / "t.yaml", "t", data, ["good"], ["raw"], ["physnet", "kd-teacher"])
-    doc = yaml.safe_load(path.read_text())
-    path.write_text(
-        yaml.safe_dump({**doc, "profile": "smoke", "split": {"train_val": [0.67, 0.33], "seed": 0}})
-    )
+    path = smoke_training_sweep(tmp_path / "t.yaml", "t", tmp_path / "manifests", ["physnet", "kd-teacher"])
     db = tmp_path / "t.sqlite"
     caplog.set_level("INFO", logger="benchmark.runner.sweep")
     assert main(["run", "--sweep", str(path), "--db", str(db), "--no-tables", "--no-progress"]) == 0

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
-from sweep_data import build_datasets, sweep_file
+from sweep_data import smoke_training_sweep
 from test_training import TinyDataModule, tiny_method
 
 from benchmark import zoo
@@ -68,12 +67,7 @@ def module_input_shape(module) -> tuple[int, ...]:
 @pytest.mark.slow
 def test_zoo_train_writes_an_entry_the_sweep_loads_and_retrain_ignores(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RPPG_ZOO_DIR", str(tmp_path / "zoo"))
-    data = build_datasets(tmp_path / "manifests")
-    path = sweep_file(tmp_path / "z.yaml", "z", data, ["good"], ["raw"], ["physnet", "pos"])
-    doc = yaml.safe_load(path.read_text())
-    path.write_text(
-        yaml.safe_dump({**doc, "profile": "smoke", "split": {"train_val": [0.67, 0.33], "seed": 0}})
-    )
+    path = smoke_training_sweep(tmp_path / "z.yaml", "z", tmp_path / "manifests", ["physnet", "pos"])
 
     assert main(["zoo", "train", "--sweep", str(path), "--profile", "smoke"]) == 0
     (entry,) = zoo.entries()
