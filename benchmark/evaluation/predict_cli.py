@@ -106,7 +106,7 @@ def default_weights(method: str) -> Path | None:
         return DEFAULT_WEIGHTS[method]
     from benchmark import zoo
 
-    entry = next((e for e in zoo.entries() if e.method == method), None)
+    entry = zoo.find_method(method)
     return entry.verified() if entry else None
 
 

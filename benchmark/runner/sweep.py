@@ -109,13 +109,13 @@ def failed_result(cell: Cell, error: str, prov: dict, seconds: float) -> CellRes
 
 
 def twin_key(trainer: Trainer, cell: Cell) -> tuple | None:
-    """What a learned cell computes, whatever its method's name: the same network trained alike (the
-    trainer's content key) from the same checkpoint file, on the same test set and level. kd-teacher is
-    PhysNet trained with PhysNet's recipe, so its cells are PhysNet's predictions. None: not shareable."""
+    """What a learned cell's model is, whatever its method's name: the same network trained alike (the
+    trainer's content key) from the same checkpoint file. kd-teacher is PhysNet trained with PhysNet's recipe,
+    so on the same test set and level its cells are PhysNet's predictions. None: not shareable."""
     if not cell.trains:
         return None
     content = trainer.content_key(cell)
-    return (content, str(trainer.checkpoint(cell)), cell.test_set, cell.level) if content else None
+    return (content, str(trainer.checkpoint(cell))) if content else None
 
 
 def twin_result(cell: Cell, twin: CellResult, prov: dict) -> CellResult:
@@ -265,6 +265,7 @@ def run_sweep(
     trainer.report = bar.note
     counts = {"cells": len(cells), "skipped": len(cells) - len(todo), "done": 0, "failed": 0, "failures": []}
     twins: dict[tuple, CellResult] = {}  # done cells of this run by what they compute (twin_key)
+    models: dict[str, tuple | None] = {}  # training key -> twin_key: the model is built once, not per cell
     try:
         for cell in todo:
             t0 = time.perf_counter()
@@ -274,7 +275,10 @@ def run_sweep(
                     raise ConfigError(recipe_errors[cell.method])
                 test = data.test_recordings(cell)
                 bar.start_cell(cell.label(), len(test))
-                key = twin_key(trainer, cell)
+                if cell.training_key not in models:
+                    models[cell.training_key] = twin_key(trainer, cell)
+                model = models[cell.training_key]
+                key = model and (*model, cell.test_set, cell.level)
                 if key in twins:
                     result = twin_result(cell, twins[key], prov)
                 else:

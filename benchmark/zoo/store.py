@@ -97,13 +97,8 @@ class ZooEntry:
             theirs = torch.load(other.verified(), map_location="cpu", weights_only=True)
             src = part["source_prefix"]
             state.update({part["prefix"] + k[len(src) :]: v for k, v in theirs.items() if k.startswith(src)})
-        out = self.assembled_path
-        import io
-
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        atomic_write(out, buffer.getvalue())
-        return out
+        write_state(self.assembled_path, state)
+        return self.assembled_path
 
 
 def entries(root: Path | None = None) -> list[ZooEntry]:
@@ -133,6 +128,15 @@ def find_method(method: str, root: Path | None = None) -> ZooEntry | None:
 
 
 # ----------------------------------------------------------------------------------------------- saving
+def write_state(path: Path, state: dict[str, torch.Tensor]) -> None:
+    """torch.save, atomically: a reader never sees a half-written file."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write(path, buffer.getvalue())
+
+
 def _half_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
 
@@ -214,11 +218,7 @@ def save_entry(
             state = _half_state(state)
         state, parts = shared_parts(state, getattr(module, "zoo_parts", {}), root)
         file = f"{method}.pt"
-        import io
-
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        atomic_write(root / file, buffer.getvalue())
+        write_state(root / file, state)
         digest = file_sha256(root / file)
     meta = {
         "zoo_version": ZOO_VERSION,
