@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from benchmark.errors import DataError
 from benchmark.methods import create_method
 from benchmark.methods.rppgnet import RPPGNet, skin_labels
 from benchmark.methods.stven import STVEN, compression_label, encode_clip, psnr, stven_loss
@@ -164,3 +165,49 @@ def test_stven_rppgnet_runs_its_three_stages_through_lightning(tmp_path):
             {"x": _pulse_clip(8, 32)[0][None].repeat(2, 1, 1, 1, 1), "y": torch.randn(2, 8)}
         )
     assert math.isfinite(float(loss))
+
+
+def test_stage_one_from_an_rppgnet_checkpoint_is_kept_and_not_retrained(tmp_path):
+    """In a sweep, stage 1 is the rppgnet row's model: loaded bit for bit, frozen through stages 2 and 3."""
+    pl.seed_everything(1)
+    trained = create_method("rppgnet", frames=8, size=32)
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(0.01)  # anything but the seed's initial weights
+    ckpt = tmp_path / "rppgnet.pt"
+    torch.save(trained.state_dict(), ckpt)
+    pl.seed_everything(0)
+    module = create_method(
+        "stven-rppgnet",
+        frames=8,
+        size=32,
+        stven_width=4,
+        stven_epochs=1,
+        joint_epochs=1,
+        max_pairs=4,
+        dependencies={"rppgnet": str(ckpt)},
+    )
+    assert module.stage_one_done
+    module.custom_fit(_ClipData(), trainer_factory(max_epochs=1, out_dir=tmp_path / "fit"))
+    expected = {k.removeprefix("net."): v for k, v in trained.state_dict().items() if k.startswith("net.")}
+    got = module.net.rppgnet.state_dict()
+    assert got.keys() == expected.keys() and all(torch.equal(got[k], expected[k]) for k in got)
+    with pytest.raises(DataError, match="rppgnet checkpoint"):
+        create_method(
+            "stven-rppgnet", frames=8, size=32, stven_width=4, dependencies={"rppgnet": str(_bad(tmp_path))}
+        )
+
+
+def _bad(tmp_path):
+    path = tmp_path / "not-rppgnet.pt"
+    torch.save({"net.other.weight": torch.zeros(2)}, path)
+    return path
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "zoo", "full"])
+def test_stven_stage_one_input_is_rppgnets_at_every_profile(profile):
+    """Stage 1 is the rppgnet row's model, so both must read the same crops."""
+    from benchmark.methods.config import load_recipe
+
+    ours, theirs = load_recipe("stven-rppgnet", profile), load_recipe("rppgnet", profile)
+    assert (ours.get("size"), ours.get("frames")) == (theirs.get("size"), theirs.get("frames"))

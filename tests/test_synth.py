@@ -18,7 +18,7 @@ import yaml
 from benchmark.data.datasets import DATASETS, load_dataset
 from benchmark.data.datasets.synth import SynthPulse, read_recording, split_subjects
 from benchmark.data.synth.faces import TONE_NAMES
-from benchmark.data.synth.generate import MARKER, generate, write_recording, write_video
+from benchmark.data.synth.generate import MARKER, generate, is_complete, write_recording, write_video
 from benchmark.data.synth.physics import HR_LIMITS, PulseModel, sample_pulse_params
 from benchmark.data.synth.presets import PRESETS, get_preset
 from benchmark.data.synth.subjects import build_subject
@@ -196,13 +196,34 @@ def test_generation_is_cached_and_atomic(tmp_path):
     generate(preset, seed=3, root=tmp_path, jobs=1)
     assert (folder / MARKER).is_file() and (folder / "s01-combined" / "video.mkv").is_file()
     assert kept.stat().st_mtime_ns == kept_time
-    assert not list(folder.glob("*.tmp"))
+    assert not list(folder.glob("*.tmp*"))
     # Data written by another generator version is not trusted: it is regenerated.
     for meta in [folder / MARKER, *folder.glob("*/meta.json")]:
         meta.write_text(json.dumps({**json.loads(meta.read_text()), "generator_version": 0}))
     generate(preset, seed=3, root=tmp_path, jobs=1)
     assert kept.stat().st_mtime_ns != kept_time
     assert json.loads((folder / MARKER).read_text())["generator_version"] > 0
+
+
+def _generate_tiny(root: str) -> str:
+    return str(generate(get_preset("smoke", **TINY), seed=4, root=Path(root), jobs=1))
+
+
+def test_two_processes_building_one_dataset_at_once_both_finish_with_the_same_bytes(tmp_path):
+    """Two zoo trainings started together build the same SynthPulse; neither may fail or tear the other's files."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(2, mp_context=get_context("spawn")) as pool:
+        folders = list(pool.map(_generate_tiny, [str(tmp_path)] * 2))
+    assert folders[0] == folders[1] and is_complete(Path(folders[0]))
+    folder = Path(folders[0])
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == ["s00-combined", "s01-combined"]
+    alone = generate(get_preset("smoke", **TINY), seed=4, root=tmp_path / "alone", jobs=1)
+    for rec in ("s00-combined", "s01-combined"):
+        assert np.array_equal(decode(folder / rec / "video.mkv"), decode(alone / rec / "video.mkv")), rec
+        for name in ("ppg.csv", "meta.json"):
+            assert (folder / rec / name).read_bytes() == (alone / rec / name).read_bytes(), (rec, name)
 
 
 def test_adapter_yields_recordings_with_truth_and_a_subject_disjoint_split(tmp_path):

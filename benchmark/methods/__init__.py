@@ -68,6 +68,7 @@ register_method(
     kind="supervised",
     family="rppgnet",
     paper="Yu, ICCV 2019",
+    requires=("rppgnet",),  # stage 1 is the rppgnet model of the same sweep
 )
 register_method(
     "sspd",

@@ -41,6 +41,12 @@ Loss = Callable[[torch.Tensor, torch.Tensor, dict], torch.Tensor]
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
+def read_by_prediction(module, key: str) -> bool:
+    """False for a state key under the module's `training_only` prefixes (stored weights may leave it out)."""
+    skip = tuple(getattr(module, "training_only", ()))
+    return not (skip and key.startswith(skip))
+
+
 class MethodModule(pl.LightningModule):
     """A network + its input spec + its loss + its optimiser.
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ from benchmark.data.compression import (
 )
 from benchmark.errors import DataError
 from benchmark.methods.base import MethodModule, OptimConfig
+from benchmark.methods.weights import load_state_dict_file
 from benchmark.methods.rppgnet import (
     RPPGNet,
     SpatioTemporalConv,
@@ -210,7 +212,9 @@ class EnhancedRPPGNet(nn.Module):
 class STVENRPPGNet(MethodModule):
     """stven-rppgnet, trained in the paper's three stages by `custom_fit`.
 
-    1. `rppgnet`: rPPGNet alone on the datamodule (its usual loss).
+    1. `rppgnet`: rPPGNet alone on the datamodule (its usual loss). In a sweep this stage is the `rppgnet`
+       method's own model (same data, seed and profile; the runner passes it as a dependency), so it is
+       trained once for both rows; without one (a bare factory call) the stage runs here.
     2. `stven`: STVEN on pixel-aligned pairs (see `build_pairs`): reconstruction L1 + L2 of G(c_i, i) toward
        the uncompressed clip c_0, plus a second L1 + L2 term G(G(c_i, i), 0) toward c_0.
     3. `joint`: STVEN trained with rPPGNet frozen (eval-mode BN): L_rPPGNet(G(c_i, i)) + perceptual (MSE
@@ -251,6 +255,19 @@ class STVENRPPGNet(MethodModule):
             "joint": self._joint_loss,
         }
         self.set_stage("rppgnet")
+        self.stage_one_done = False  # True once rPPGNet holds a trained rppgnet's weights
+
+    def load_stage_one(self, checkpoint: str | Path) -> None:
+        """Take rPPGNet from a trained `rppgnet` checkpoint, so `custom_fit` starts at stage 2."""
+        state = load_state_dict_file(checkpoint)
+        part = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
+        try:
+            self.net.rppgnet.load_state_dict(part)
+        except RuntimeError as exc:
+            raise DataError(
+                checkpoint, f"not an rppgnet checkpoint for stven-rppgnet's stage 1: {exc}"
+            ) from exc
+        self.stage_one_done = True
 
     @property
     def input_level(self) -> str:
@@ -335,8 +352,6 @@ class STVENRPPGNet(MethodModule):
     def _run_stage(self, stage: str, make_trainer, **fit_kwargs):
         from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 
-        from benchmark.methods.training import load_state_dict_file
-
         self.set_stage(stage)
         checkpoint = ModelCheckpoint(filename=f"stage-{stage}", monitor="val_loss", mode="min", save_top_k=1)
         overrides = {"callbacks": [checkpoint, EarlyStopping(monitor="val_loss", mode="min", patience=5)]}
@@ -350,7 +365,8 @@ class STVENRPPGNet(MethodModule):
 
     def custom_fit(self, datamodule, make_trainer):
         """The three stages; returns the joint stage's best checkpoint (the whole STVEN + rPPGNet)."""
-        self._run_stage("rppgnet", make_trainer, datamodule=datamodule)
+        if not self.stage_one_done:
+            self._run_stage("rppgnet", make_trainer, datamodule=datamodule)
         train, val = self.paired_loaders(datamodule)
         self._run_stage("stven", make_trainer, train_dataloaders=train, val_dataloaders=val)
         best = self._run_stage("joint", make_trainer, train_dataloaders=train, val_dataloaders=val)
@@ -361,6 +377,7 @@ class STVENRPPGNet(MethodModule):
 
 def create_stven_rppgnet(
     *,
+    dependencies: dict[str, str | Path] | None = None,
     frames: int = 64,
     size: int = 128,
     stven_width: int = 64,
@@ -374,11 +391,15 @@ def create_stven_rppgnet(
     weight_decay: float = 0.0,
     scheduler: str = "none",
 ) -> STVENRPPGNet:
-    """The catalogue factory; stage 1 runs for the recipe's `epochs`, stages 2 and 3 for their own, at
-    `stven_lr` (default: `lr`)."""
+    """The catalogue factory; stage 1 is `dependencies["rppgnet"]` when given (the sweep's rppgnet model),
+    else it runs here for the recipe's `epochs`; stages 2 and 3 run for their own, at `stven_lr` (default:
+    `lr`)."""
     rppgnet = RPPGNet()  # built first: with the same seed, stage 1 starts from rppgnet's own initial weights
     net = EnhancedRPPGNet(STVEN(width=stven_width), rppgnet)
     optim = OptimConfig(name=optimizer, lr=lr, weight_decay=weight_decay, scheduler=scheduler)
     epochs = {"stven": stven_epochs, "joint": joint_epochs}
     spec = rppgnet_spec(frames, size)
-    return STVENRPPGNet(net, spec, optim, epochs, list(levels), max_pairs, stven_lr)
+    module = STVENRPPGNet(net, spec, optim, epochs, list(levels), max_pairs, stven_lr)
+    if (dependencies or {}).get("rppgnet") is not None:
+        module.load_stage_one(dependencies["rppgnet"])
+    return module

@@ -27,6 +27,7 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint, Timer
 from pytorch_lightning.loggers import CSVLogger, Logger
 
 from benchmark.errors import DataError
+from benchmark.methods.base import read_by_prediction
 from benchmark.methods.weights import load_state_dict_file
 
 
@@ -249,12 +250,11 @@ def load_inference_state(module, state: dict, source: str | Path) -> None:
         DataError: naming `source`, when a key is unexpected, a needed key is missing or a shape differs.
     """
     name = getattr(module, "method_name", "") or type(module).__name__
-    skip = tuple(getattr(module, "training_only", ()))
     try:
         missing, unexpected = module.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatches
         raise DataError(source, f"weights do not fit method {name!r}: {exc}") from exc
-    missing = [k for k in missing if not (skip and k.startswith(skip))]
+    missing = [k for k in missing if read_by_prediction(module, k)]
     if missing or unexpected:
         raise DataError(
             source,

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 
 from benchmark.errors import DataError
+from benchmark.methods.base import read_by_prediction
 from benchmark.paths import PROJECT_ROOT, atomic_write, file_sha256
 
 log = logging.getLogger(__name__)
@@ -143,8 +144,7 @@ def _half_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 def inference_state(module) -> dict[str, torch.Tensor]:
     """The state_dict without the keys prediction never reads (the module's `training_only` prefixes)."""
-    skip = tuple(getattr(module, "training_only", ()))
-    return {k: v for k, v in module.state_dict().items() if not (skip and k.startswith(skip))}
+    return {k: v for k, v in module.state_dict().items() if read_by_prediction(module, k)}
 
 
 def shared_parts(state: dict, declared: dict, root: Path) -> tuple[dict, list[dict]]:

@@ -184,7 +184,7 @@ def write_recording(folder: Path, preset: Preset, seed: int, subject_index: int,
 
     rec_id = f"{subject.id}-{scenario}"
     final = folder / rec_id
-    tmp = folder / (rec_id + ".tmp")
+    tmp = folder / f"{rec_id}.tmp-{os.getpid()}"  # per process: two runs may build one dataset at once
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     frames = parts.frames()
@@ -223,6 +223,18 @@ def write_recording(folder: Path, preset: Preset, seed: int, subject_index: int,
         },
     }
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    publish_folder(tmp, final)
     return final
+
+
+def publish_folder(tmp: Path, final: Path) -> None:
+    """Rename `tmp` to `final`, replacing a stale version; when another process published `final` first,
+    keep theirs (the same bytes: generation is deterministic)."""
+    if not _recording_done(final):
+        shutil.rmtree(final, ignore_errors=True)
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        if not _recording_done(final):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
