@@ -1,5 +1,5 @@
-"""Released weights by name (issue 19.1-19.2): every rPPG-Toolbox PhysNet release, found in RPPG_WEIGHTS_DIR
-without network, sha256-checked (a wrong file is named and never used), loaded strictly into our PhysNet."""
+"""Released weights by name (issue 19.1-19.3): every rPPG-Toolbox PhysNet and FactorizePhys release, found in
+RPPG_WEIGHTS_DIR without network, sha256-checked (a wrong file is named and never used), loaded strictly."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from benchmark.errors import ConfigError, DataError
 from benchmark.methods.weights import RELEASES, fetch_release, load_release, local_release
 
 TOOLBOX = ("data", "pretrained", "rppg_toolbox")
+PARAMS = {"physnet": 768_577, "factorizephys": 52_168}  # each released network's exact size
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_releases_in_the_weights_dir_load_without_network(shared_dir, monkeypatc
     for name, release in RELEASES.items():
         assert fetch_release(name) == folder / release.file
         module = load_release(name)  # strict key map: no missing or unexpected key
-        assert sum(p.numel() for p in module.parameters()) == 768_577
+        assert sum(p.numel() for p in module.parameters()) == PARAMS[release.method]
     assert main(["weights", "fetch", "--all"]) == 0
     assert str(folder) in capsys.readouterr().out
 

@@ -78,6 +78,15 @@ register_method(
     paper="Zhang, IEEE TMM 2024",
 )
 
+# Networks whose released weights the suite evaluates (issue 19.3): benchmark/methods/factorizephys.py
+register_method(
+    "factorizephys",
+    "benchmark.methods.factorizephys:create_factorizephys",
+    kind="supervised",
+    family="factorizephys",
+    paper="Joshi, NeurIPS 2024",
+)
+
 # The chance row (issue 18): benchmark/methods/baseline.py
 register_method(
     "chance",

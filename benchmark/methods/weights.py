@@ -1,5 +1,6 @@
 """Reading saved weights safely: the one place every loader (checkpoints, --weights, key maps) uses, and the
-registry of released weights (`RELEASES`: rPPG-Toolbox's PhysNets...) with their fetching and sha256 check."""
+registry of released weights (`RELEASES`: rPPG-Toolbox's PhysNets and FactorizePhys...) with their fetching
+and sha256 check."""
 
 from __future__ import annotations
 
@@ -101,6 +102,44 @@ _toolbox_physnet(
     "BP4D_PseudoLabel_PhysNet_DiffNormalized.pth",
     "aa1bd7364a469bc085b20dbc9dbbcc0faeab0d630f492573ebf52c79fafc66b7",
     "BP4D+ (POS pseudo-labels)",
+)
+
+
+def _toolbox_factorizephys(tag: str, file: str, sha256: str, train_set: str) -> None:
+    RELEASES.add(
+        f"factorizephys@{tag}-rppgtoolbox",
+        Release(
+            f"factorizephys@{tag}-rppgtoolbox", "factorizephys", file, TOOLBOX_URL + file, sha256,
+            TOOLBOX_LICENCE, train_set, "rPPG-Toolbox", {"size": 72, "frames": 160},
+            "Raw 72x72 input (the network differences and normalises it), 160-frame chunks, FSAM off at "
+            "inference (the toolbox's FactorizePhys_FSAM_Res configs)",
+        ),
+    )  # fmt: skip
+
+
+_toolbox_factorizephys(
+    "pure",
+    "PURE_FactorizePhys_FSAM_Res.pth",
+    "00352947d39aee1853b5bff00577916876a89a6f81bf8e49216432f1c5bb9bbb",
+    "PURE",
+)
+_toolbox_factorizephys(
+    "ubfc-rppg",
+    "UBFC-rPPG_FactorizePhys_FSAM_Res.pth",
+    "03cb8590e0b1f0fe669534d9708520fed0b20e1fe28e1b57a56a2504b4a246f6",
+    "UBFC-rPPG",
+)
+_toolbox_factorizephys(
+    "scamps",
+    "SCAMPS_FactorizePhys_FSAM_Res.pth",
+    "fdf58efe1781c3e85194f3de9af2d945c8cef2c418005bd3f9a55a542e55cb45",
+    "SCAMPS (synthetic)",
+)
+_toolbox_factorizephys(
+    "ibvp",
+    "iBVP_FactorizePhys_FSAM_Res.pth",
+    "21e20ea54498adcf4b4238cc49d407c807df08e2cf8c0e5cf8c6518ab463bf27",
+    "iBVP",
 )
 
 

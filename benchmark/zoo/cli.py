@@ -47,23 +47,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def zoo_sweep(path: str | None, profile: str = "zoo"):
-    """The sweep whose training configs the zoo holds, with nothing excluded: a method the sweep leaves out
-    for time (quick.yaml: sspd) keeps its entry, which `run --methods sspd` loads."""
-    import dataclasses
-
+    """The sweep whose training configs the zoo holds (default: bench-all's)."""
     from benchmark.paths import config_dir
     from benchmark.runner.cells import load_sweep
 
-    sweep = load_sweep(path or config_dir() / "sweeps" / f"{DEFAULT_SWEEP}.yaml", profile=profile)
-    return dataclasses.replace(sweep, exclude_methods=())
+    return load_sweep(path or config_dir() / "sweeps" / f"{DEFAULT_SWEEP}.yaml", profile=profile)
 
 
 def zoo_cells(sweep, methods: list[str] | None = None) -> list:
     """One cell per learned method of the sweep (first seed, first train/test pair, its training level):
-    the zoo holds one model per method, the one every cell of that method loads."""
+    the zoo holds one model per method, the one every cell of that method loads. Methods the sweep leaves
+    out for time (quick.yaml: sspd) count too: their entries are what `run --methods sspd` loads."""
+    import dataclasses
+
     from benchmark.runner.cells import expand
     from benchmark.runner.sweep import method_entries, recipes_of
 
+    sweep = dataclasses.replace(sweep, exclude_methods=())
     entries = method_entries(sweep)
     recipes, errors = recipes_of(entries, sweep.profile)
     if errors:
@@ -233,7 +233,7 @@ def zoo_rows(sweep) -> list[dict]:
     for method in sorted(set(current) | set(have)):
         entry = have.get(method)
         if entry is None:
-            rows.append({"method": method, "status": "missing"})
+            rows.append({"method": method, "status": "missing", "in_sweep": method not in sweep.exclude_methods})
             continue
         meta = entry.meta
         curve = [c for c in meta.get("curve", []) if c.get("val_loss") is not None]
@@ -264,7 +264,8 @@ def zoo_rows(sweep) -> list[dict]:
 def summary_line(rows: list[dict]) -> str:
     present = [r for r in rows if r["status"] != "missing"]
     total = sum(r["bytes"] for r in present)
-    missing = [r["method"] for r in rows if r["status"] == "missing"]
+    missing = [r["method"] for r in rows if r["status"] == "missing" and r["in_sweep"]]
+    left_out = [r["method"] for r in rows if r["status"] == "missing" and not r["in_sweep"]]
     stale = [r["method"] for r in rows if r["status"] == "stale"]
     line = (
         f"The zoo holds {len(present)} of {len(rows)} learned methods' models, {total / 1e6:.2f} MB in total "
@@ -272,6 +273,8 @@ def summary_line(rows: list[dict]) -> str:
     )
     if missing:
         line += f"; not yet trained at the zoo budget: {', '.join(missing)} (bench-all trains them)"
+    if left_out:
+        line += f"; none for {', '.join(left_out)}, which bench-all leaves out (`zoo train --methods` adds one)"
     if stale:
         line += f"; stale (trained under another config, unused): {', '.join(stale)}"
     return line + "."
