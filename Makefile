@@ -21,13 +21,26 @@ ifneq ($(shell cat $(TORCH_STAMP) 2>/dev/null),$(strip $(TORCH_SPEC)))
 $(shell mkdir -p $(VENV) && printf '%s\n' '$(strip $(TORCH_SPEC))' > $(TORCH_STAMP))
 endif
 
+# Optional extras (`make install EXTRAS=ray`, comma-separated) are recorded in $(EXTRAS_STAMP) when given and
+# different from the last install's, so adding one to an existing .venv reinstalls the package with it; a
+# later target without EXTRAS (`make test`) keeps what is installed, and reinstalls with the recorded ones.
+EXTRAS ?=
+EXTRAS_STAMP := $(VENV)/.extras
+ifneq ($(strip $(EXTRAS)),)
+ifneq ($(shell cat $(EXTRAS_STAMP) 2>/dev/null),$(strip $(EXTRAS)))
+$(shell mkdir -p $(VENV) && printf '%s\n' '$(strip $(EXTRAS))' > $(EXTRAS_STAMP))
+endif
+endif
+comma := ,
+PACKAGE_EXTRAS := dev$(addprefix $(comma),$(shell cat $(EXTRAS_STAMP) 2>/dev/null))
+
 # TORCH_SPEC may hold pip options (`torch==2.13.0 --index-url URL`): it is split into words by a command
 # substitution, which does not parse shell operators, so a spec such as `torch>=2.1` is no redirection.
-$(STAMP): pyproject.toml $(TORCH_STAMP)
+$(STAMP): pyproject.toml $(TORCH_STAMP) $(wildcard $(EXTRAS_STAMP))
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	set -f; $(PY) -m pip install --quiet $$(echo '$(strip $(TORCH_SPEC))')
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[$(PACKAGE_EXTRAS)]"
 	touch $(STAMP)
 
 # Only the .tflite is kept (checked against its sha256 in benchmark/data/face.py); the wheel is deleted.

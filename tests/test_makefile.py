@@ -68,3 +68,24 @@ def test_an_unchanged_install_does_nothing_and_a_new_torch_spec_reinstalls(tmp_p
     assert torch_line(dry_run(venv, "TORCH_SPEC=torch==2.13.0")) is None
     line = torch_line(dry_run(venv, "TORCH_SPEC=torch==2.13.0 --index-url https://example.invalid/cu128"))
     assert line is not None and "--index-url" in line
+
+
+def package_line(lines: list[str]) -> str | None:
+    return next((line for line in lines if "pip install --quiet -e" in line), None)
+
+
+def test_extras_install_with_the_package_once_and_a_plain_make_keeps_them(tmp_path):
+    venv = installed_venv(tmp_path, "torch==2.13.0")
+    (venv / "share" / "rppg-benchmark").mkdir(parents=True)
+    (venv / "share" / "rppg-benchmark" / "face_detection_short_range.tflite").touch()
+    assert package_line(dry_run(venv)) is None  # no extra asked for: nothing to do
+    line = package_line(dry_run(venv, "EXTRAS=ray"))
+    assert line is not None and line.endswith('-e ".[dev,ray]"')
+    assert torch_line(dry_run(venv, "EXTRAS=ray")) is not None  # the whole stamp recipe, as for a new torch
+    later = time.time() + 100
+    os.utime(venv / ".installed", (later, later))  # that install finished
+    assert package_line(dry_run(venv, "EXTRAS=ray")) is None  # the same extras again: nothing to do
+    assert package_line(dry_run(venv)) is None  # `make test` after it keeps them
+    os.utime(venv / ".installed", (later - 200, later - 200))  # an older install (pyproject.toml is newer)
+    assert package_line(dry_run(venv)).endswith('-e ".[dev,ray]"')  # reinstalls with the recorded extras
+    assert package_line(dry_run(tmp_path / "fresh")).endswith('-e ".[dev]"')  # the default stays lean

@@ -210,7 +210,7 @@ def _generate_tiny(root: str) -> str:
 
 
 def test_two_processes_building_one_dataset_at_once_both_finish_with_the_same_bytes(tmp_path):
-    """Two zoo trainings started together build the same SynthPulse; neither may fail or tear the other's files."""
+    """Two zoo trainings started at once build one SynthPulse: neither may fail or tear the other's files."""
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 

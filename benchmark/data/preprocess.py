@@ -19,6 +19,7 @@ import os
 import pickle
 import queue
 import shutil
+import socket
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -141,11 +142,21 @@ def _save_array(folder: Path, name: str, array: np.ndarray) -> None:
     _fsync(folder / f"{name}.npy")
 
 
+def _temporary_name(key: str) -> str:
+    """`.tmp-<key>-<pid>-<random>-<host>`: the host, because a cache shared by several machines (Ray workers)
+    holds other hosts' temporaries, whose process ids mean nothing here."""
+    return f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}-{socket.gethostname()}"
+
+
 def _remove_stale_temporaries(root: Path, key: str) -> None:
-    """Temporary folders of this key left by processes that no longer run (killed mid-write); a live
-    process's (this one's included: another thread may be writing it) are left alone."""
+    """Temporary folders of this key left by processes of this host that no longer run (killed mid-write);
+    a live process's (this one's included: another thread may be writing it) and another host's are left
+    alone."""
     for tmp in root.glob(f".tmp-{key}-*"):
-        pid = int(tmp.name.split("-")[2])
+        _, _, pid, _, *host = tmp.name.split("-", 4)
+        if host and host[0] != socket.gethostname():
+            continue
+        pid = int(pid)
         try:
             os.kill(pid, 0)
             alive = True
@@ -296,7 +307,7 @@ def preprocess_recording(
             log.warning("%s: cache entry %s is incomplete; rebuilding it", recording.key, final)
     root.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(root, key)
-    tmp = root / f".tmp-{key}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = root / _temporary_name(key)
     tmp.mkdir()
     try:
         manifest = _build(recording, level, face, size, tmp)

@@ -43,6 +43,9 @@ FULL_NOTE = "paper recipe"
 # labels of a merged recipe, neither training settings nor factory arguments: they enter the cell's training
 # config (and so its key), so a recipe whose `version:` is bumped trains again instead of reusing old rows
 RECIPE_LABELS = ("profile", "recipe_version")
+# what a unit of work asks of a Ray cluster (benchmark.runner.executors): not what the model computes, so
+# neither a factory argument nor part of a training config
+RESOURCE_KEYS = ("num_cpus", "num_gpus")
 
 
 def recipe_path(name: str) -> Path:
@@ -70,7 +73,7 @@ def _read(path: Path) -> dict:
 
 def split_recipe(recipe: dict) -> tuple[dict, dict]:
     """(factory keyword arguments, training settings) of a merged recipe."""
-    factory = {k: v for k, v in recipe.items() if k not in TRAINING_KEYS and k not in RECIPE_LABELS}
+    factory = {k: v for k, v in recipe.items() if k not in TRAINING_KEYS + RECIPE_LABELS + RESOURCE_KEYS}
     training = {k: v for k, v in recipe.items() if k in TRAINING_KEYS}
     return factory, training
 

@@ -38,7 +38,6 @@ from benchmark.data.compression import (
 )
 from benchmark.errors import DataError
 from benchmark.methods.base import MethodModule, OptimConfig
-from benchmark.methods.weights import load_state_dict_file
 from benchmark.methods.rppgnet import (
     RPPGNet,
     SpatioTemporalConv,
@@ -47,6 +46,7 @@ from benchmark.methods.rppgnet import (
     rppgnet_spec,
     skin_labels,
 )
+from benchmark.methods.weights import load_state_dict_file
 
 NUM_LEVELS = 5
 REFERENCE_PIXELS = 640 * 480

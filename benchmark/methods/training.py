@@ -80,11 +80,14 @@ def trainer_factory(
     callbacks: Sequence[pl.Callback] = (),
     resume: bool = False,
     max_time_s: float | None = None,
+    devices: int = 1,
+    strategy: str = "auto",
 ) -> Callable[..., pl.Trainer]:
     """A function building Trainers with the suite's settings; keyword overrides go to pl.Trainer.
     `callbacks` are added to the checkpoint and early-stopping ones (e.g. EpochLines). `resume`: each stage
     also keeps checkpoints/last.ckpt and its fit continues from it when a former fit left one (a long zoo
-    training spread over several runs). `max_time_s`: stop at the first epoch end past that many seconds."""
+    training spread over several runs). `max_time_s`: stop at the first epoch end past that many seconds.
+    `devices` / `strategy`: Lightning's, to train one model on several GPUs (the runner's --devices)."""
     out_dir = Path(out_dir)
     cuda = _uses_cuda(accelerator)
 
@@ -103,7 +106,8 @@ def trainer_factory(
         kwargs = dict(
             max_epochs=max_epochs,
             accelerator=accelerator,
-            devices=1,
+            devices=devices,
+            strategy=strategy,
             default_root_dir=str(root),
             callbacks=[checkpoint, early, *timer, *callbacks],
             logger=[CSVLogger(str(root), name="logs"), *loggers],
@@ -187,6 +191,8 @@ def fit_method(
     threads: int | None = TRAINING_THREADS,
     resume: bool = False,
     max_time_s: float | None = None,
+    devices: int = 1,
+    strategy: str = "auto",
 ) -> Path | None:
     """Fit `module` on `datamodule` and return the best checkpoint (None for methods that do not train).
 
@@ -212,6 +218,8 @@ def fit_method(
         callbacks=callbacks,
         resume=resume,
         max_time_s=max_time_s,
+        devices=devices,
+        strategy=strategy,
     )
     previous = torch.get_num_threads()
     if threads is not None and not _uses_cuda(accelerator):

@@ -229,6 +229,10 @@ class ResultStore:
         row = self.conn.execute("SELECT path FROM checkpoints WHERE key = ?", (key,)).fetchone()
         return None if row is None else row["path"]
 
+    def checkpoints(self) -> dict[str, str]:
+        """key -> path of every recorded checkpoint (what a Ray worker is handed instead of the database)."""
+        return {r["key"]: r["path"] for r in self.conn.execute("SELECT key, path FROM checkpoints")}
+
     def put_checkpoint(self, key: str, method: str, path: str, date: str) -> None:
         with self.conn:
             self.conn.execute(

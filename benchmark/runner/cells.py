@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from benchmark.errors import ConfigError
+from benchmark.methods.config import RESOURCE_KEYS
 from benchmark.spec import DEFAULT_BAND
 
 PROTOCOLS = ("intra", "cross")
@@ -51,6 +52,12 @@ class Sweep:
         max_epochs: cap on every recipe's epochs (None: the recipe's own).
         face: FaceConfig options.
         efficiency: profile the methods (params, MACs, latency) into the database before writing the tables.
+        executor: where the cells run: `local` (this process, one after another) or `ray` (one Ray task per
+            trained model and the cells that reuse it; benchmark.runner.executors).
+        devices, strategy: train each model on `devices` GPUs with Lightning's `strategy` (`ddp`: each rank a
+            process spawned by the fit); more than one device is refused on CPU.
+        resources: what each Ray task asks for: `num_cpus`, `num_gpus` defaults, and per-method ones under
+            `methods:` (a recipe's own `num_cpus` / `num_gpus` come between the two).
     """
 
     name: str = "custom"
@@ -69,9 +76,13 @@ class Sweep:
     profile: str = "smoke"
     max_epochs: int | None = None
     device: str = "cpu"
+    devices: int = 1
+    strategy: str = "auto"
     evaluation: Evaluation = field(default_factory=Evaluation)
     face: dict = field(default_factory=dict)
     efficiency: bool = False
+    executor: str = "local"
+    resources: dict = field(default_factory=dict)
     database: str | None = None
     leaderboard: str | None = None
 
@@ -189,11 +200,18 @@ class Cell:
             "split": s.split,
             "train_level": self.train_level,
             "seed": self.seed,
-            "recipe": self.recipe,
+            "recipe": {k: v for k, v in self.recipe.items() if k not in RESOURCE_KEYS},
             "max_epochs": s.max_epochs,
             "face": s.face,
+            **self._devices_config(),
             **self._dependency_configs(),
         }
+
+    def _devices_config(self) -> dict:
+        """{"devices", "strategy"} when a model trains on several GPUs (its batches are split across them, so
+        its weights differ from a one-device fit's), else {}: one-device keys are as before."""
+        s = self.sweep
+        return {"devices": s.devices, "strategy": s.strategy} if s.devices > 1 else {}
 
     def dependency(self, method: str) -> Cell:
         """The cell of a method this one requires (the KD student's teacher): same data, seed and profile."""

@@ -4,6 +4,7 @@
 A run that changes what the sweep computes (methods, datasets, levels, protocol, profile, epochs, seeds) is
 ad hoc: unless --name, --db or --leaderboard-dir says otherwise it gets its own name (`<sweep>-adhoc`), its
 own database and its tables under the results folder, so it never rewrites the committed leaderboards/.
+`--executor ray` computes each trained model's cells as a Ray task (benchmark.runner.executors).
 Exit code 1 when any cell of the sweep is failed (the tables are still written), 2 for a bad sweep.
 """
 
@@ -39,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="auto | cpu | cuda")
+    parser.add_argument(
+        "--devices", type=int, help="GPUs each model trains on (Lightning; default 1; refused on CPU)"
+    )
+    parser.add_argument("--strategy", help="Lightning strategy with --devices > 1: ddp (default auto)")
     parser.add_argument("--db", help="results database (default <results dir>/<sweep name>.sqlite)")
     parser.add_argument("--leaderboard-dir", help="where the tables go (default: the sweep's)")
     parser.add_argument("--name", help="sweep name (database and leaderboard folder names)")
@@ -51,6 +56,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-tables", action="store_true", help="do not write the leaderboards at the end")
     parser.add_argument("--skip-failed", action="store_true", help="do not retry cells that failed before")
     parser.add_argument(
+        "--executor",
+        help="where cells run: local (this process, one cell after another; the default) or ray (one Ray "
+        "task per trained model and the cells that reuse it)",
+    )
+    parser.add_argument(
+        "--ray-address", help="ray: address of a running cluster (`auto`); default: start a local Ray"
+    )
+    parser.add_argument("--ray-cpus", type=int, help="ray: CPUs of the local Ray (default: all)")
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="ray: new attempts of a unit whose worker died, before its cells are stored as failed",
+    )
+    parser.add_argument(
         "--efficiency",
         action="store_true",
         default=None,
@@ -61,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # flags that change which cells a sweep computes: with any of them the run is ad hoc
 CONTENT_FLAGS = (
     "methods", "exclude_methods", "datasets", "compression", "protocol", "train_on", "test_on",
-    "train_level", "max_epochs", "seeds",
+    "train_level", "max_epochs", "seeds", "devices", "strategy",
 )  # fmt: skip
 
 
@@ -101,7 +121,10 @@ def sweep_from_args(args: argparse.Namespace):
         max_epochs=args.max_epochs,
         seeds=args.seeds,
         device=args.device,
+        devices=args.devices,
+        strategy=args.strategy,
         efficiency=args.efficiency,
+        executor=args.executor,
         database=args.db,
         leaderboard=leaderboard,
         name=name,
@@ -111,9 +134,16 @@ def sweep_from_args(args: argparse.Namespace):
 def main(args: argparse.Namespace) -> int:
     import time
 
+    from benchmark.errors import ConfigError
+    from benchmark.runner.executors import ExecutorOptions
     from benchmark.runner.sweep import run_sweep
 
+    if args.retries < 0:
+        raise ConfigError(f"--retries must be >= 0, got {args.retries}")
+    if args.ray_cpus is not None and args.ray_cpus < 1:
+        raise ConfigError(f"--ray-cpus must be >= 1, got {args.ray_cpus}")
     sweep = sweep_from_args(args)
+    options = ExecutorOptions(address=args.ray_address, cpus=args.ray_cpus, retries=args.retries)
     start = time.perf_counter()
     counts = run_sweep(
         sweep,
@@ -122,6 +152,7 @@ def main(args: argparse.Namespace) -> int:
         write_tables=not args.no_tables,
         retry_failed=not args.skip_failed,
         use_zoo=not args.retrain,
+        executor_options=options,
     )
     print(
         f"sweep {sweep.name}: {counts['cells']} cells, {counts['skipped']} skipped (already done), "

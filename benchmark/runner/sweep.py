@@ -1,8 +1,10 @@
 """Run a sweep: train once per (method, train set, seed), then predict and score every cell.
 
-The order of work follows `cells.expand`: all cells of one trained model come together, so the model is
-loaded once and reused across test sets and compression levels. A cell's rows are written in one transaction
-when it finishes; a failing cell is stored as failed with its error and the sweep goes on.
+The order of work follows `cells.expand`: all cells of one trained model come together (a training unit), so
+the model is loaded once and reused across test sets and compression levels. An executor
+(benchmark.runner.executors) computes the units, here one after another or on a Ray cluster side by side,
+with a `CellRunner`, which writes nothing; each result reaches the database through the `Driver`, the one
+writer, in one transaction per cell. A failing cell is stored as failed with its error and the sweep goes on.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import sys
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError, ConfigError
@@ -213,6 +216,79 @@ def record_test_recordings(store, data, cells) -> None:
             log.debug("tags of %s not recorded: %s", test_set, err)
 
 
+@dataclass(frozen=True)
+class SweepWork:
+    """What computing cells needs besides the cells: plain data an executor can ship to a worker."""
+
+    sweep: Sweep
+    work_dir: Path
+    recipe_errors: dict = field(default_factory=dict)  # method -> why its recipe did not load
+    use_zoo: bool = True
+
+
+class CellRunner:
+    """Computes cells unit after unit and hands each result to `deliver`, writing no row itself: the same code
+    runs in the sweep's process and in a Ray worker. A model is built once per training key, and a cell that
+    computes what an earlier one did (twin_key) takes its predictions. `store` serves checkpoints (the results
+    store, or a worker's CheckpointBook)."""
+
+    def __init__(self, work: SweepWork, store, data, progress: Progress, loggers=None):
+        self.work, self.data, self.progress = work, data, progress
+        self.trainer = Trainer(work.sweep, store, data, work.work_dir, loggers=loggers, use_zoo=work.use_zoo)
+        self.trainer.report = progress.note
+        self.twins: dict[tuple, CellResult] = {}  # done cells of this run by what they compute (twin_key)
+        self.models: dict[str, tuple | None] = {}  # training key -> twin_key: built once, not per cell
+
+    def run(self, cells: list[Cell], deliver) -> None:
+        for cell in cells:
+            t0 = time.perf_counter()
+            prov = provenance()
+            try:
+                result = self.compute(cell, prov)
+            except Exception as err:  # noqa: BLE001 - a failing cell is recorded, never stops the sweep
+                log.debug("cell %s failed:\n%s", cell.label(), traceback.format_exc())
+                result = failed_result(cell, f"{type(err).__name__}: {err}", prov, 0.0)
+            result.seconds = time.perf_counter() - t0
+            deliver(cell, result)
+
+    def compute(self, cell: Cell, prov: dict) -> CellResult:
+        if cell.method in self.work.recipe_errors:
+            raise ConfigError(self.work.recipe_errors[cell.method])
+        test = self.data.test_recordings(cell)
+        self.progress.start_cell(cell.label(), len(test))
+        if cell.training_key not in self.models:
+            self.models[cell.training_key] = twin_key(self.trainer, cell)
+        model = self.models[cell.training_key]
+        key = model and (*model, cell.test_set, cell.level)
+        if key in self.twins:
+            return twin_result(cell, self.twins[key], prov)
+        module = self.trainer.module_for(cell)
+        result = evaluate_cell(cell, module, test, prov, on_recording=self.progress.recording_done)
+        if key and result.status == "done":
+            self.twins[key] = result
+        return result
+
+
+class Driver:
+    """The sweep's one writer: every cell result reaches the database through it, whichever executor computed
+    it; it keeps the counts, the progress lines and the wandb log."""
+
+    def __init__(self, store: ResultStore, data, progress: Progress, sink=None):
+        self.store, self.data, self.progress, self.sink = store, data, progress, sink
+        self.loggers = sink.lightning_loggers if sink else None
+        self.counts = {"done": 0, "failed": 0, "failures": []}
+
+    def deliver(self, cell: Cell, result: CellResult) -> None:
+        self.store.write_cell(result)
+        self.counts[result.status] += 1
+        if result.status == "failed":
+            log.warning("cell %s failed: %s", cell.label(), result.error)
+            self.counts["failures"].append((cell.label(), result.error))
+        if self.sink:
+            self.sink.log_cell(cell, result)
+        self.progress.cell_done(cell, result)
+
+
 def run_sweep(
     sweep: Sweep,
     *,
@@ -223,11 +299,14 @@ def run_sweep(
     retry_failed: bool = True,
     work_dir: str | Path | None = None,
     use_zoo: bool = True,
+    executor_options=None,
 ) -> dict:
     """Run every cell of `sweep` not already done in the database; returns counts and the paths written.
     `use_zoo`: load a learned method from zoo/ when the zoo holds a model trained under its cell's training
-    config (False: train it, as `run --retrain` does)."""
+    config (False: train it, as `run --retrain` does). The sweep's `executor` computes the cells, with
+    `executor_options` (ExecutorOptions: Ray address, CPUs, retries)."""
     from benchmark.runner.datasets import DatasetCache
+    from benchmark.runner.executors import EXECUTORS, ExecutorOptions, training_units
     from benchmark.runner.validate import raise_problems, runnable_problems
 
     started = time.perf_counter()
@@ -255,51 +334,17 @@ def run_sweep(
 
         sink = WandbSink(sweep, work)
     data = DatasetCache(sweep)
-    trainer = Trainer(
-        sweep, store, data, work, loggers=sink.lightning_loggers if sink else None, use_zoo=use_zoo
-    )
     if use_zoo:
         warn_missing_zoo(sweep, cells)
     record_test_recordings(store, data, cells)
     bar = Progress(len(todo), progress)
-    trainer.report = bar.note
-    counts = {"cells": len(cells), "skipped": len(cells) - len(todo), "done": 0, "failed": 0, "failures": []}
-    twins: dict[tuple, CellResult] = {}  # done cells of this run by what they compute (twin_key)
-    models: dict[str, tuple | None] = {}  # training key -> twin_key: the model is built once, not per cell
+    driver = Driver(store, data, bar, sink)
+    executor = EXECUTORS.get(sweep.executor)(executor_options or ExecutorOptions())
     try:
-        for cell in todo:
-            t0 = time.perf_counter()
-            prov = provenance()
-            try:
-                if cell.method in recipe_errors:
-                    raise ConfigError(recipe_errors[cell.method])
-                test = data.test_recordings(cell)
-                bar.start_cell(cell.label(), len(test))
-                if cell.training_key not in models:
-                    models[cell.training_key] = twin_key(trainer, cell)
-                model = models[cell.training_key]
-                key = model and (*model, cell.test_set, cell.level)
-                if key in twins:
-                    result = twin_result(cell, twins[key], prov)
-                else:
-                    module = trainer.module_for(cell)
-                    result = evaluate_cell(cell, module, test, prov, on_recording=bar.recording_done)
-                    if key and result.status == "done":
-                        twins[key] = result
-            except Exception as err:  # noqa: BLE001 - a failing cell is recorded, never stops the sweep
-                log.debug("cell %s failed:\n%s", cell.label(), traceback.format_exc())
-                result = failed_result(cell, f"{type(err).__name__}: {err}", prov, 0.0)
-            result.seconds = time.perf_counter() - t0
-            store.write_cell(result)
-            counts[result.status] += 1
-            if result.status == "failed":
-                log.warning("cell %s failed: %s", cell.label(), result.error)
-                counts["failures"].append((cell.label(), result.error))
-            if sink:
-                sink.log_cell(cell, result)
-            bar.cell_done(cell, result)
+        executor.run(training_units(todo), SweepWork(sweep, work, recipe_errors, use_zoo), driver)
     finally:
         bar.stop()
+    counts = {"cells": len(cells), "skipped": len(cells) - len(todo), **driver.counts}
     counts["failed_in_database"] = sum(store.status(c.key) == "failed" for c in cells)
     if sweep.efficiency:
         profile_missing(store, list(entries), recipes, sweep.profile)

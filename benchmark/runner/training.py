@@ -192,6 +192,8 @@ class Trainer:
             else [],
             resume=resume,
             max_time_s=max_time_s,
+            devices=self.sweep.devices,
+            strategy=lightning_strategy(self.sweep.strategy),
         )
         if path is None or not Path(path).is_file():
             raise TrainingFailed(f"training of {cell.method} saved no checkpoint (no validation loss?)")
@@ -227,6 +229,12 @@ def build_fingerprint(module) -> dict:
 
 def needs_subjects(recipe: dict) -> bool:
     return "talos" in str(recipe.get("loss", "")).lower()
+
+
+def lightning_strategy(strategy: str) -> str:
+    """Lightning's name for a sweep's strategy. `ddp` is Lightning's `ddp_spawn`: its `ddp` launcher starts
+    each rank by running the command line again, which here would rerun the whole sweep in every rank."""
+    return "ddp_spawn" if strategy == "ddp" else strategy
 
 
 def _accelerator(device: str) -> str:

@@ -9,6 +9,7 @@ sweep does work (dataset roots and manifests exist, recipes load for the profile
 from __future__ import annotations
 
 import difflib
+import importlib.util
 import re
 from dataclasses import fields as dataclass_fields
 
@@ -16,6 +17,7 @@ from benchmark.errors import ConfigError
 
 LIST_FIELDS = ("train_on", "test_on", "compression", "methods", "exclude_methods", "pretrained")
 SPLIT_KEYS = ("fractions", "seed", "train_val")
+STRATEGIES = ("auto", "ddp", "ddp_spawn")  # ddp runs as ddp_spawn (runner.training.lightning_strategy)
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
@@ -98,6 +100,8 @@ def _parse_field(key: str, value, problems: list[str]):
         return tuple(seeds) or (0,)
     if key == "version":
         return _int(value, "version", minimum=1)
+    if key == "devices":
+        return _int(value, "devices", minimum=1)
     if key == "max_epochs":
         return None if value is None else _int(value, "max_epochs", minimum=1)
     if key == "datasets":
@@ -113,11 +117,13 @@ def _parse_field(key: str, value, problems: list[str]):
         return split
     if key == "face":
         return _parse_face(value, problems)
+    if key == "resources":
+        return _parse_resources(value, problems)
     if key == "efficiency":
         if not isinstance(value, bool):
             raise ValueError(f"must be true or false, got {value!r}")
         return value
-    if key in ("name", "protocol", "train_level", "profile", "device"):
+    if key in ("name", "protocol", "train_level", "profile", "device", "executor", "strategy"):
         if not isinstance(value, str):
             raise ValueError(f"must be a string, got {value!r}")
         return value
@@ -173,6 +179,46 @@ def _parse_face(value, problems: list[str]) -> dict:
     return {k: v for k, v in value.items() if k in known}
 
 
+def _parse_resources(value, problems: list[str]) -> dict:
+    """`resources: {num_cpus: 1, num_gpus: 0, methods: {physnet: {num_gpus: 1}}}`, numbers >= 0 (a fraction
+    of a GPU is a Ray request like any other)."""
+    from benchmark.methods.config import RESOURCE_KEYS
+
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a mapping with keys {', '.join(RESOURCE_KEYS)}, methods")
+    problems += [f"resources: {p}" for p in _unknown(value, (*RESOURCE_KEYS, "methods"), "resources")]
+    out = _resource_numbers(value, "resources", problems)
+    methods = value.get("methods") or {}
+    if not isinstance(methods, dict):
+        problems.append("resources: methods must map method names to {num_cpus: N, num_gpus: N}")
+        return out
+    for name, asked in methods.items():
+        where = f"resources of {name}"
+        if not isinstance(asked, dict):
+            problems.append(f"{where}: must be a mapping {{num_cpus: N, num_gpus: N}}, got {asked!r}")
+            continue
+        problems += [f"{where}: {p}" for p in _unknown(asked, RESOURCE_KEYS, where)]
+        out.setdefault("methods", {})[name] = _resource_numbers(asked, where, problems)
+    return out
+
+
+def _resource_numbers(asked: dict, where: str, problems: list[str]) -> dict:
+    from benchmark.methods.config import RESOURCE_KEYS
+
+    out = {}
+    for key in (k for k in RESOURCE_KEYS if k in asked):
+        try:
+            number = _number(asked[key], key)
+        except ValueError as err:
+            problems.append(f"{where}: {err}")
+            continue
+        if number < 0:
+            problems.append(f"{where}: {key} must be >= 0, got {number:g}")
+        else:
+            out[key] = number
+    return out
+
+
 # ----------------------------------------------------------------------------------- semantic checks
 def sweep_problems(sweep) -> list[str]:
     """Problems of a parsed sweep's values and names (no file system access)."""
@@ -198,7 +244,10 @@ def sweep_problems(sweep) -> list[str]:
         problems.append(f"seeds: repeated seeds {list(sweep.seeds)}")
     if not DEVICE_PATTERN.match(sweep.device):
         problems.append(f"device must be auto, cpu, cuda or cuda:N, got {sweep.device!r}")
+    if sweep.strategy not in STRATEGIES:
+        problems.append(f"strategy must be one of {', '.join(STRATEGIES)}, got {sweep.strategy!r}")
     problems += _profile_problems(sweep.profile)
+    problems += _executor_problems(sweep)
     problems += _split_problems(sweep)
     problems += _evaluation_problems(sweep.evaluation)
     problems += _name_problems(sweep)
@@ -212,6 +261,19 @@ def _profile_problems(profile: str) -> list[str]:
     if profile not in PROFILES:
         return [f"profile must be one of {', '.join(PROFILES)}, got {profile!r}"]
     return []
+
+
+def _executor_problems(sweep) -> list[str]:
+    from benchmark.methods import METHODS
+    from benchmark.methods.weights import RELEASES
+    from benchmark.runner.executors import EXECUTORS
+
+    problems = []
+    if sweep.executor not in EXECUTORS:
+        problems.append(f"executor must be one of {', '.join(EXECUTORS.names())}, got {sweep.executor!r}")
+    named = [n for n in sweep.resources.get("methods", {}) if n not in RELEASES]
+    problems += [f"resources: {p}" for p in _unknown_names(named, METHODS, "method")]
+    return problems
 
 
 def _fractions_problem(values, count: int, what: str) -> str | None:
@@ -308,15 +370,36 @@ def _face_problems(face: dict) -> list[str]:
 # ------------------------------------------------------------------------------------- before work
 def runnable_problems(sweep) -> list[str]:
     """What would make the sweep's cells fail for a reason known before any work: a dataset root or manifest
-    that is missing, a recipe that does not load for the profile, a device that is not there."""
+    that is missing, a recipe that does not load for the profile, a device or executor that is not there."""
     problems = _dataset_root_problems(sweep)
     problems += _recipe_problems(sweep)
+    if sweep.executor == "ray" and importlib.util.find_spec("ray") is None:
+        problems.append("executor ray needs Ray: make install EXTRAS=ray (or pip install -e '.[ray]')")
     if sweep.device.startswith("cuda"):
         import torch
 
         if not torch.cuda.is_available():
             problems.append(f"device {sweep.device!r}: torch sees no CUDA device (use auto or cpu)")
-    return problems
+    return problems + _devices_problems(sweep)
+
+
+def _devices_problems(sweep) -> list[str]:
+    """Training on several devices needs as many GPUs: on CPU a fit keeps one process and its fixed threads
+    (deterministic weights), and several CPU processes would only share the same cores. With Ray the GPUs
+    are the workers' (each such unit asks for `devices` GPUs), not this machine's."""
+    if sweep.devices == 1:
+        return []
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if sweep.device == "cpu" or (sweep.executor == "local" and gpus == 0):
+        return [
+            f"devices {sweep.devices}: training on several devices needs CUDA GPUs and this run trains on "
+            f"CPU (device {sweep.device!r}, {gpus} GPUs seen); leave --devices at 1"
+        ]
+    if sweep.executor == "local" and gpus < sweep.devices:
+        return [f"devices {sweep.devices}: torch sees only {gpus} GPU(s) on this machine"]
+    return []
 
 
 def _dataset_root_problems(sweep) -> list[str]:

@@ -233,7 +233,8 @@ def zoo_rows(sweep) -> list[dict]:
     for method in sorted(set(current) | set(have)):
         entry = have.get(method)
         if entry is None:
-            rows.append({"method": method, "status": "missing", "in_sweep": method not in sweep.exclude_methods})
+            in_sweep = method not in sweep.exclude_methods
+            rows.append({"method": method, "status": "missing", "in_sweep": in_sweep})
             continue
         meta = entry.meta
         curve = [c for c in meta.get("curve", []) if c.get("val_loss") is not None]
@@ -274,7 +275,7 @@ def summary_line(rows: list[dict]) -> str:
     if missing:
         line += f"; not yet trained at the zoo budget: {', '.join(missing)} (bench-all trains them)"
     if left_out:
-        line += f"; none for {', '.join(left_out)}, which bench-all leaves out (`zoo train --methods` adds one)"
+        line += f"; none for {', '.join(left_out)}, which bench-all leaves out (zoo train --methods adds it)"
     if stale:
         line += f"; stale (trained under another config, unused): {', '.join(stale)}"
     return line + "."

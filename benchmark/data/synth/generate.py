@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -184,7 +185,8 @@ def write_recording(folder: Path, preset: Preset, seed: int, subject_index: int,
 
     rec_id = f"{subject.id}-{scenario}"
     final = folder / rec_id
-    tmp = folder / f"{rec_id}.tmp-{os.getpid()}"  # per process: two runs may build one dataset at once
+    # per process and host: two runs (or cluster workers sharing the cache) may build one dataset at once
+    tmp = folder / f"{rec_id}.tmp-{socket.gethostname()}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     frames = parts.frames()
