@@ -136,8 +136,13 @@ class _ClipData(pl.LightningDataModule):
             clip, pulse = _pulse_clip(frames, size, seed=i)
             self.items.append({"x": clip, "y": pulse, "subject_index": i, "fps": 30.0})
         self.batch_size = 2
+        self.ready = False
+
+    def setup(self, stage=None):
+        self.ready = True
 
     def train_dataloader(self):
+        assert self.ready, "setup() was never called: a real datamodule has no batches yet"
         return DataLoader(self.items, batch_size=2)
 
     def val_dataloader(self):

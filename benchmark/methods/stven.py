@@ -365,7 +365,9 @@ class STVENRPPGNet(MethodModule):
 
     def custom_fit(self, datamodule, make_trainer):
         """The three stages; returns the joint stage's best checkpoint (the whole STVEN + rPPGNet)."""
-        if not self.stage_one_done:
+        if self.stage_one_done:
+            datamodule.setup("fit")  # what stage 1's fit does: the pairs are cut from the datamodule's batches
+        else:
             self._run_stage("rppgnet", make_trainer, datamodule=datamodule)
         train, val = self.paired_loaders(datamodule)
         self._run_stage("stven", make_trainer, train_dataloaders=train, val_dataloaders=val)
