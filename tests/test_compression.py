@@ -331,6 +331,24 @@ def test_encodes_match_committed_digests(digest_clips, tmp_path):
     )
 
 
+@needs_x86_64
+def test_encoding_levels_in_one_pass_gives_the_committed_bytes(digest_clips, tmp_path):
+    """compress_levels feeds one decode of the source to every codec at once (what a sweep's first pass over
+    a dataset does): each file must be the same bytes as that level encoded alone, and cached as usual."""
+    committed = _committed()
+    levels = [name for clip, name in DIGEST_CASES if clip == "160x120"]
+    before = compression.ENCODE_COUNT["n"]
+    videos = compression.compress_levels(digest_clips["160x120"], ["raw", *levels], cache_root=tmp_path)
+    assert compression.ENCODE_COUNT["n"] == before + len(levels)
+    assert videos["raw"].path == digest_clips["160x120"] and set(videos) == {"raw", *levels}
+    got = {f"160x120/{name}": hashlib.sha256(videos[name].path.read_bytes()).hexdigest() for name in levels}
+    bad = _mismatches(got, committed, "(encoded together in one pass)")
+    assert not bad, "\n".join(bad)
+    again = compression.compress_levels(digest_clips["160x120"], levels, cache_root=tmp_path)
+    assert all(v.cached for v in again.values()) and compression.ENCODE_COUNT["n"] == before + len(levels)
+    assert {n: v.kbps for n, v in again.items()} == {n: videos[n].kbps for n in levels}
+
+
 FORCED_ENCODE = """
 import ctypes, glob, hashlib, json, os, sys
 from pathlib import Path

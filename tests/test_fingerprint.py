@@ -35,11 +35,76 @@ def test_result_code_moves_the_fingerprint_and_front_ends_do_not(tmp_path):
         assert compute_fingerprint(root) == base, front_end
     for source in ("benchmark/dsp.py", "benchmark/methods/physnet.py", "configs/compression.yaml"):
         original = (root / source).read_text()
-        (root / source).write_text(original + "\n# changed\n")
+        (root / source).write_text(
+            original + ("\nextra: 1\n" if source.endswith(".yaml") else "\nEXTRA = 1\n")
+        )
         assert compute_fingerprint(root) != base, source
         (root / source).write_text(original)
     assert compute_fingerprint(root) == base
     assert len(result_files()) > 40 and len(RESULT_SOURCES) > 5
+
+
+def test_comments_docstrings_and_line_wrapping_leave_the_fingerprint(tmp_path):
+    """Only what a computation can see moves the fingerprint: not a comment, a docstring, a re-wrapped line
+    or an indentation width (so such mends keep the committed tables); a changed operator or number does."""
+    root = copy_project(tmp_path)
+    base = compute_fingerprint(root)
+    path = root / "benchmark/dsp.py"
+    original = path.read_text()
+    for text in (
+        original + "\n# a comment\n",
+        original + '\n"""A module-level string statement."""\n',
+        original.replace('"""', '"""Edited docstring. ', 1),
+    ):
+        path.write_text(text)
+        assert compute_fingerprint(root) == base, text[-80:]
+    added = "\n\ndef added(a, b):\n    return f'{a}' + (a + b)\n"
+    path.write_text(original + added)
+    moved = compute_fingerprint(root)
+    assert moved != base
+    for same in (
+        added.replace("    return", "    '''Doc.'''\n    return"),
+        added.replace("(a + b)", "(a +\n            b)"),
+        added.replace("    return", "        return"),
+    ):
+        path.write_text(original + same)
+        assert compute_fingerprint(root) == moved, same
+    for changed in (
+        added.replace("a + b", "a - b"),
+        added.replace("(a + b)", "(a + b + 1e-9)"),
+        added.replace("f'{a}'", "f'{b}'"),
+    ):
+        path.write_text(original + changed)
+        assert compute_fingerprint(root) != moved, changed
+    path.write_text(original)
+    levels = root / "configs/compression.yaml"
+    levels.write_text("# a comment\n" + levels.read_text())
+    assert compute_fingerprint(root) == base
+
+
+def test_the_fingerprint_is_the_same_on_every_python_version():
+    """Python 3.12 tokenizes f-strings into parts: they are joined back, so the hash is the 3.11 one."""
+    from benchmark.results.fingerprint import python_code
+
+    source = b'x = f\'{a!r:>{width}} and {b}\' + \'plain\'\ny = f"""multi\n{c}\nline"""\n'
+    assert (
+        python_code(source)
+        == "\n".join(
+            [
+                "NAME:x",
+                "OP:=",
+                "STRING:f'{a!r:>{width}} and {b}'",
+                "OP:+",
+                "STRING:'plain'",
+                "NEWLINE:\n",
+                "NAME:y",
+                "OP:=",
+                'STRING:f"""multi\n{c}\nline"""',
+                "NEWLINE:\n",
+                "ENDMARKER:",
+            ]
+        ).encode()
+    )
 
 
 def test_a_cells_key_holds_the_code_and_tables_skip_rows_of_other_code(tmp_path, monkeypatch):

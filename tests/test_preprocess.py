@@ -257,3 +257,33 @@ def test_preprocess_many_default_workers(monkeypatch, clip, tmp_path):
     other = replace(clip, id="clip0-copy")
     done = preprocess.preprocess_many([clip, other], size=32, cache_root=tmp_path)
     assert [len(e) for e in done.values()] == [150, 150]
+
+
+def test_encoding_a_sweeps_levels_together_gives_the_same_entry(clip, tmp_path):
+    """encode_with (a sweep's other levels) encodes them in the same pass over the source: the entry is the
+    one built without it, and the other level is then cached, not encoded again."""
+    from benchmark.data import compression
+
+    alone = preprocess_recording(clip, "x264-crf28", size=64, cache_root=tmp_path / "alone")
+    compression_root = Path(os.environ["RPPG_CACHE_DIR"]) / "compressed"
+    for old in compression_root.iterdir():  # drop the encode above: the joint pass must run
+        old.unlink()
+    before = compression.ENCODE_COUNT["n"]
+    together = preprocess_recording(
+        clip, "x264-crf28", size=64, cache_root=tmp_path / "together", encode_with=["raw", "mpeg4-q12"]
+    )
+    assert compression.ENCODE_COUNT["n"] == before + 2
+    np.testing.assert_array_equal(np.asarray(together.frames), np.asarray(alone.frames))
+    assert together.meta["kbps"] == alone.meta["kbps"]
+    assert compress_video(clip.video, "mpeg4-q12").cached and compression.ENCODE_COUNT["n"] == before + 2
+
+
+def test_a_codec_that_fails_does_not_take_the_others_down(clip, tmp_path, caplog):
+    """One level of the sweep that cannot be encoded (MPEG-4 quantiser 0: the encoder does not open) fails
+    alone: the level asked for is encoded by itself."""
+    from benchmark.data.compression import CompressionLevel
+
+    broken = CompressionLevel(name="mpeg4-q0", codec="mpeg4", mode="qscale", value=0.0)
+    entry = preprocess_recording(clip, "x264-crf28", size=64, cache_root=tmp_path, encode_with=[broken])
+    assert entry.meta["level"] == "x264-crf28" and entry.frames.shape == (150, 64, 64, 3)
+    assert "mpeg4-q0" in caplog.text and "encoding x264-crf28 alone" in caplog.text

@@ -7,6 +7,7 @@ the rate-control modes it supports), a mode is a function that sets the encoder'
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -336,45 +337,74 @@ def yuv420p_converter() -> Callable:
     return convert
 
 
-def _encode(source: Path, level: CompressionLevel, target: Path, fps: float | None) -> dict:
-    """Encodes the full frame into `target` (yuv420p, even size); returns the measured size stats."""
-    import av
+class _LevelEncoder:
+    """One level's encoder writing `target` (yuv420p mp4); counts the bits of the packets it writes."""
 
+    def __init__(self, level: CompressionLevel, target: Path, rate: Fraction, width: int, height: int):
+        import av
+
+        spec = CODECS[level.codec]
+        self.level, self.rate, self.bits, self.frames = level, rate, 0, 0
+        self.width, self.height = width, height
+        self.out = av.open(str(target), "w", format="mp4")
+        self.stream = self.out.add_stream(spec.encoder, rate=rate)
+        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
+        options = encoder_options(spec)
+        options.update(MODES[level.mode](self.stream, level.value))
+        self.stream.options = options
+
+    def _mux(self, packets) -> None:
+        for packet in packets:
+            self.bits += 8 * packet.size
+            self.out.mux(packet)
+
+    def add(self, frame) -> None:
+        frame.pts, frame.time_base = self.frames, 1 / self.rate  # the encoder may rebase a shared frame
+        self.frames += 1
+        self._mux(self.stream.encode(frame))
+
+    def finish(self) -> dict:
+        self._mux(self.stream.encode(None))
+        self.out.close()
+        seconds = self.frames / float(self.rate)
+        return {
+            "level": self.level.name,
+            "level_key": self.level.key(),
+            "frames": self.frames,
+            "width": self.width,
+            "height": self.height,
+            "bits_per_pixel": _bits_per_pixel(self.bits, self.width, self.height, self.frames),
+            "kbps": self.bits / seconds / 1000,
+        }
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.out.close()
+
+
+def _encode(source: Path, jobs: list[tuple[CompressionLevel, Path]], fps: float | None) -> list[dict]:
+    """Encodes the full frame at every (level, target) of `jobs` in one pass over the source: one decode and
+    one yuv420p conversion per frame, fed to every encoder (yuv420p needs even sides); returns each level's
+    measured size stats. The bytes are those of encoding each level alone: same frames, same settings."""
     from benchmark.data.video import open_video
 
-    spec = CODECS[level.codec]
     to_yuv420p = yuv420p_converter()
-    ENCODE_COUNT["n"] += 1
-    with open_video(source, fps) as reader, av.open(str(target), "w", format="mp4") as out:
-        rate = Fraction(reader.fps).limit_denominator(1001)
-        width, height = reader.width // 2 * 2, reader.height // 2 * 2  # yuv420p needs even sides
-        stream = out.add_stream(spec.encoder, rate=rate)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        options = encoder_options(spec)
-        options.update(MODES[level.mode](stream, level.value))
-        stream.options = options
-        bits, index = 0, 0
-        for chunk in reader.iter_chunks(CHUNK):
-            for image in chunk:
-                frame = to_yuv420p(image[:height, :width])
-                frame.pts, frame.time_base = index, 1 / rate
-                index += 1
-                for packet in stream.encode(frame):
-                    bits += 8 * packet.size
-                    out.mux(packet)
-        for packet in stream.encode(None):
-            bits += 8 * packet.size
-            out.mux(packet)
-    seconds = index / float(rate)
-    return {
-        "level": level.name,
-        "level_key": level.key(),
-        "frames": index,
-        "width": width,
-        "height": height,
-        "bits_per_pixel": _bits_per_pixel(bits, width, height, index),
-        "kbps": bits / seconds / 1000,
-    }
+    ENCODE_COUNT["n"] += len(jobs)
+    encoders: list[_LevelEncoder] = []
+    try:
+        with open_video(source, fps) as reader:
+            rate = Fraction(reader.fps).limit_denominator(1001)
+            width, height = reader.width // 2 * 2, reader.height // 2 * 2
+            encoders = [_LevelEncoder(level, target, rate, width, height) for level, target in jobs]
+            for chunk in reader.iter_chunks(CHUNK):
+                for image in chunk:
+                    frame = to_yuv420p(image[:height, :width])
+                    for encoder in encoders:
+                        encoder.add(frame)
+        return [encoder.finish() for encoder in encoders]
+    finally:
+        for encoder in encoders:
+            encoder.close()
 
 
 def compress_video(
@@ -390,31 +420,72 @@ def compress_video(
         level: a level name from configs/compression.yaml or a CompressionLevel.
         cache_root: where encodes live (default: cache_dir()/"compressed").
         fps: frame rate for sources that carry none (image folders).
+    """
+    level = get_level(level)
+    return compress_levels(source, [level], cache_root, fps)[level.name]
 
-    The encode is written to a temporary file and renamed; its stats file is renamed last, so a stats file
+
+def compress_levels(
+    source: str | Path,
+    levels: list[str | CompressionLevel],
+    cache_root: Path | None = None,
+    fps: float | None = None,
+) -> dict[str, CompressedVideo]:
+    """The source at each of `levels` (name -> CompressedVideo); the levels not cached yet are encoded in one
+    pass over the source, so a sweep's codecs cost one decode of it, not one each.
+
+    Each encode is written to a temporary file and renamed; its stats file is renamed last, so a stats file
     only exists beside a complete video.
     """
-    source, level = Path(source), get_level(level)
-    if level.is_raw:
-        return _raw(source, level, fps)
+    source = Path(source)
+    wanted = list(dict.fromkeys(get_level(level) for level in levels))
+    done = {level.name: _raw(source, level, fps) for level in wanted if level.is_raw}
+    coded = [level for level in wanted if not level.is_raw]
+    if not coded:
+        return done
     root = Path(cache_root) if cache_root is not None else cache_dir() / "compressed"
     root.mkdir(parents=True, exist_ok=True)
-    stem = f"{content_hash(source)[:24]}-{level.name}-{level.key()}"
-    video, stats_path = root / f"{stem}.mp4", root / f"{stem}.json"
-    if stats_path.exists() and video.exists():
-        stats = json.loads(stats_path.read_text())
-        return CompressedVideo(video, level, stats["bits_per_pixel"], stats["kbps"], cached=True)
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{stem}.", suffix=".mp4")
-    os.close(fd)
+    source_hash = content_hash(source)[:24]
+    todo: list[tuple[CompressionLevel, Path, Path]] = []
+    for level in coded:
+        stem = f"{source_hash}-{level.name}-{level.key()}"
+        video, stats_path = root / f"{stem}.mp4", root / f"{stem}.json"
+        if stats_path.exists() and video.exists():
+            done[level.name] = _compressed(video, level, json.loads(stats_path.read_text()), cached=True)
+        else:
+            todo.append((level, video, stats_path))
+    if todo:
+        done.update(_encode_into_cache(source, todo, root, fps))
+    return done
+
+
+def _encode_into_cache(
+    source: Path, todo: list[tuple[CompressionLevel, Path, Path]], root: Path, fps: float | None
+) -> dict[str, CompressedVideo]:
+    temporaries = []
+    for _level, video, _stats in todo:
+        fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{video.stem}.", suffix=".mp4")
+        os.close(fd)
+        temporaries.append(Path(tmp))
     try:
-        stats = _encode(source, level, Path(tmp), fps)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, video)
+        all_stats = _encode(source, [(level, tmp) for (level, _, _), tmp in zip(todo, temporaries)], fps)
+        for tmp, (_level, video, _stats) in zip(temporaries, todo):
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, video)
     except Exception as err:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp in temporaries:
+            tmp.unlink(missing_ok=True)
         if isinstance(err, DataError):
             raise
-        raise DataError(source, f"encoding at level {level.name!r} failed: {err}") from err
-    atomic_write(stats_path, json.dumps(stats, indent=1))
-    return CompressedVideo(video, level, stats["bits_per_pixel"], stats["kbps"], cached=False)
+        names = ", ".join(level.name for level, _, _ in todo)
+        raise DataError(source, f"encoding at level(s) {names} failed: {err}") from err
+    out = {}
+    for stats, (level, video, stats_path) in zip(all_stats, todo):
+        atomic_write(stats_path, json.dumps(stats, indent=1))
+        out[level.name] = _compressed(video, level, stats, cached=False)
+    return out
+
+
+def _compressed(video: Path, level: CompressionLevel, stats: dict, cached: bool) -> CompressedVideo:
+    return CompressedVideo(video, level, stats["bits_per_pixel"], stats["kbps"], cached=cached)

@@ -30,7 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.compression import CompressionLevel, compress_video, content_hash, get_level
+from benchmark.data.compression import (
+    CompressionLevel,
+    compress_levels,
+    compress_video,
+    content_hash,
+    get_level,
+)
 from benchmark.data.face import FaceConfig, FaceTracker
 from benchmark.data.recording import Recording
 from benchmark.errors import DataError, NoFaceError
@@ -206,11 +212,27 @@ def prefetch(chunks: Iterator[np.ndarray], depth: int = 1) -> Iterator[np.ndarra
         thread.join()
 
 
-def _build(recording: Recording, level: CompressionLevel, face: FaceConfig, size: int, tmp: Path) -> dict:
+def _compressed(recording: Recording, level: CompressionLevel, encode_with: Sequence) -> object:
+    """The recording's video at `level`, encoded together with the `encode_with` levels not cached yet (one
+    decode of the source for all of them); if that joint encode fails, `level` alone, so one codec that fails
+    does not take the others down with it."""
+    if level.is_raw or not encode_with:
+        return compress_video(recording.video, level, fps=recording.fps)
+    try:
+        return compress_levels(recording.video, [level, *encode_with], fps=recording.fps)[level.name]
+    except DataError as err:
+        log.warning("%s: encoding the sweep's levels together failed (%s); encoding %s alone", recording.key,
+                    err.problem, level.name)  # fmt: skip
+        return compress_video(recording.video, level, fps=recording.fps)
+
+
+def _build(
+    recording: Recording, level: CompressionLevel, face: FaceConfig, size: int, tmp: Path, encode_with=()
+) -> dict:
     """Streams the (compressed) video through the face stage into `tmp`; returns the manifest."""
     from benchmark.data.video import open_video
 
-    compressed = compress_video(recording.video, level, fps=recording.fps)
+    compressed = _compressed(recording, level, encode_with)
     DECODE_COUNT["n"] += 1
     tracker = FaceTracker(face, size, recording.fps, recording.video)
     n = 0
@@ -279,6 +301,7 @@ def preprocess_recording(
     size: int = 128,
     cache_root: Path | None = None,
     rebuild: bool = False,
+    encode_with: Sequence[str | CompressionLevel] = (),
 ) -> Preprocessed:
     """Face crops of one recording at one compression level, from the cache or built once. Processes that
     share the cache (two sweeps) may build one entry at the same time: the first complete one stays.
@@ -290,6 +313,8 @@ def preprocess_recording(
         size: crop side S in pixels.
         cache_root: where entries live (default: cache_dir()/"preprocessed").
         rebuild: build again even when a complete entry exists.
+        encode_with: other levels to encode in the same pass over the source when `level` needs an encode
+            (a sweep's levels: later cells find them cached). The entry is the same with or without them.
 
     Raises:
         DataError: unreadable video, ground truth not covering it; NoFaceError when no face is ever found.
@@ -310,7 +335,7 @@ def preprocess_recording(
     tmp = root / _temporary_name(key)
     tmp.mkdir()
     try:
-        manifest = _build(recording, level, face, size, tmp)
+        manifest = _build(recording, level, face, size, tmp, encode_with)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         _fsync(tmp / MANIFEST)
         _fsync(tmp)
@@ -370,9 +395,9 @@ def _rebuilt(value) -> BaseException:
     return value
 
 
-def _build_in_worker(recording, level, face, size, cache_root, rebuild) -> tuple[str, object]:
+def _build_in_worker(recording, level, face, size, cache_root, rebuild, encode_with) -> tuple[str, object]:
     try:
-        entry = preprocess_recording(recording, level, face, size, cache_root, rebuild=rebuild)
+        entry = preprocess_recording(recording, level, face, size, cache_root, rebuild, encode_with)
     except Exception as err:  # noqa: BLE001 - one bad recording fails alone, in the parent's result
         return "error", _portable(err)
     return "ok", (str(entry.path), entry.cached)
@@ -386,6 +411,7 @@ def preprocess_many(
     workers: int | None = None,
     cache_root: Path | None = None,
     rebuild: bool = False,
+    encode_with: Sequence[str | CompressionLevel] = (),
 ) -> dict[str, Preprocessed | BaseException]:
     """preprocess_recording for many recordings, `workers` at a time in worker processes.
 
@@ -399,7 +425,7 @@ def preprocess_many(
         workers: processes; 1 builds them one after another in this process. Default: default_workers()
             ($RPPG_PREPROCESS_WORKERS, else one per core, at most 4) when there are at least
             POOL_MIN_PIXEL_FRAMES to build, else 1 (starting workers would cost more than it saves).
-        level, face, size, cache_root, rebuild: as preprocess_recording.
+        level, face, size, cache_root, rebuild, encode_with: as preprocess_recording.
 
     Returns:
         recording key -> its Preprocessed, or the exception building it raised (a recording that fails does
@@ -427,11 +453,13 @@ def preprocess_many(
         workers = default_workers() if _pixel_frames(todo) >= POOL_MIN_PIXEL_FRAMES else 1
     workers = min(max(1, int(workers)), len(todo))
     if workers > 1:
-        results.update(_build_in_pool(todo, level, face, size, root, rebuild, workers))
+        results.update(_build_in_pool(todo, level, face, size, root, rebuild, workers, encode_with))
         todo = [r for r in todo if r.key not in results]
     for recording in todo:  # one worker, or what a broken pool left
         try:
-            results[recording.key] = preprocess_recording(recording, level, face, size, root, rebuild=rebuild)
+            results[recording.key] = preprocess_recording(
+                recording, level, face, size, root, rebuild, encode_with
+            )
         except Exception as err:  # noqa: BLE001 - one bad recording fails alone
             results[recording.key] = err
     return {r.key: results[r.key] for r in recordings}
@@ -453,7 +481,7 @@ def _pixel_frames(recordings: Sequence[Recording]) -> float:
 
 
 def _build_in_pool(
-    todo, level, face, size, root, rebuild, workers
+    todo, level, face, size, root, rebuild, workers, encode_with=()
 ) -> dict[str, Preprocessed | BaseException]:
     threads = max(1, available_cores() // workers)
     done: dict[str, Preprocessed | BaseException] = {}
@@ -462,7 +490,8 @@ def _build_in_pool(
         with ProcessPoolExecutor(
             workers, mp_context=context, initializer=_worker_init, initargs=(threads,)
         ) as pool:
-            futures = {pool.submit(_build_in_worker, r, level, face, size, root, rebuild): r for r in todo}
+            args = (level, face, size, root, rebuild, tuple(encode_with))
+            futures = {pool.submit(_build_in_worker, r, *args): r for r in todo}
             for future in as_completed(futures):
                 recording = futures[future]
                 try:

@@ -170,7 +170,8 @@ class RGBChunk(FrameChunk):
 
 
 class PackedRGBChunk(FrameChunk):
-    """Frames in a packed 8-bit RGB layout as decoded (SynthPulse's FFV1 bgr0 masters): RGB is a reorder."""
+    """Frames in a packed 8-bit RGB layout as decoded (FFV1 bgr0 masters, as MMPD's copies): RGB is a
+    reorder."""
 
     def __init__(self, data: np.ndarray, order: tuple[int, int, int]):
         self.data, self.order = data, list(order)

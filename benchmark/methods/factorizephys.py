@@ -24,10 +24,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from benchmark.errors import DataError
 from benchmark.methods.base import InputSpec, MethodModule, OptimConfig
 from benchmark.methods.losses import create_loss
-from benchmark.methods.weights import load_state_dict_file
+from benchmark.methods.weights import load_mapped, rename_keys
 
 WIDTHS = (8, 12, 16)  # channels of the three resolutions, as in the released weights
 MIN_SIZE = 71  # the unpadded convs (two with stride 2) bring 71-74 px to a 1 x 1 map; fewer leave nothing
@@ -160,24 +159,12 @@ class FactorizePhysNet(nn.Module):
 
 def map_toolbox_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename rPPG-Toolbox FactorizePhys keys to ours; a key with no mapping raises KeyError naming it."""
-    out = {}
-    for key, value in state.items():
-        prefix = next((p for p in TOOLBOX_KEY_MAP if key.startswith(p)), None)
-        if prefix is None:
-            raise KeyError(key)
-        out[TOOLBOX_KEY_MAP[prefix] + key[len(prefix) :]] = value
-    return out
+    return rename_keys(state, TOOLBOX_KEY_MAP)
 
 
 def load_pretrained(net: FactorizePhysNet, path: str | Path) -> FactorizePhysNet:
     """Load an rPPG-Toolbox FactorizePhys_FSAM_Res state_dict (weights_only, strict) through the key map."""
-    path = Path(path)
-    state = load_state_dict_file(path)
-    try:
-        net.load_state_dict(map_toolbox_keys(state), strict=True)
-    except (KeyError, RuntimeError) as exc:
-        raise DataError(path, f"not an rPPG-Toolbox FactorizePhys_FSAM_Res state_dict: {exc}") from exc
-    return net
+    return load_mapped(net, path, TOOLBOX_KEY_MAP, "an rPPG-Toolbox FactorizePhys_FSAM_Res state_dict")
 
 
 def factorizephys_spec(frames: int, size: int) -> InputSpec:

@@ -21,11 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.errors import DataError
 from benchmark.methods.base import InputSpec, MethodModule, OptimConfig
 from benchmark.methods.losses import recipe_loss
 from benchmark.methods.optimize import clips_3d, conv_act, folded_conv_bn, frames_2d
-from benchmark.methods.weights import load_state_dict_file
+from benchmark.methods.weights import load_mapped, rename_keys
 
 # rPPG-Toolbox prefix -> our prefix; the rest of a key (".0.weight", ".1.running_mean") is unchanged.
 TOOLBOX_KEY_MAP = {
@@ -190,26 +189,13 @@ def block_stem_weights(weight: torch.Tensor) -> torch.Tensor:
 
 def map_toolbox_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename rPPG-Toolbox PhysNet keys to ours; a key with no mapping raises KeyError naming it."""
-    out = {}
-    for key, value in state.items():
-        prefix = next((p for p in TOOLBOX_KEY_MAP if key.startswith(p)), None)
-        if prefix is None:
-            raise KeyError(key)
-        out[TOOLBOX_KEY_MAP[prefix] + key[len(prefix) :]] = value
-    return out
+    return rename_keys(state, TOOLBOX_KEY_MAP)
 
 
 def load_pretrained(net: PhysNetLayout, path: str | Path) -> PhysNetLayout:
     """Load an rPPG-Toolbox PhysNet state_dict (weights_only) into `net` through the key map."""
-    path = Path(path)
-    state = load_state_dict_file(path)
-    try:
-        net.load_state_dict(map_toolbox_keys(state), strict=True)
-    except (KeyError, RuntimeError) as exc:
-        raise DataError(
-            path, f"not an rPPG-Toolbox PhysNet state_dict for widths {net.widths}: {exc}"
-        ) from exc
-    return net
+    what = f"an rPPG-Toolbox PhysNet state_dict for widths {net.widths}"
+    return load_mapped(net, path, TOOLBOX_KEY_MAP, what)
 
 
 def physnet_spec(frames: int, size: int) -> InputSpec:

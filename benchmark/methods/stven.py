@@ -366,7 +366,7 @@ class STVENRPPGNet(MethodModule):
     def custom_fit(self, datamodule, make_trainer):
         """The three stages; returns the joint stage's best checkpoint (the whole STVEN + rPPGNet)."""
         if self.stage_one_done:
-            datamodule.setup("fit")  # what stage 1's fit does: the pairs are cut from the datamodule's batches
+            datamodule.setup("fit")  # as stage 1's fit would: the pairs are cut from its batches
         else:
             self._run_stage("rppgnet", make_trainer, datamodule=datamodule)
         train, val = self.paired_loaders(datamodule)

@@ -33,6 +33,30 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
+def rename_keys(state: dict[str, torch.Tensor], key_map: dict[str, str]) -> dict[str, torch.Tensor]:
+    """Keys renamed by their first matching prefix in `key_map` (another codebase's names to ours); a key
+    that no prefix matches raises KeyError naming it."""
+    out = {}
+    for key, value in state.items():
+        prefix = next((p for p in key_map if key.startswith(p)), None)
+        if prefix is None:
+            raise KeyError(key)
+        out[key_map[prefix] + key[len(prefix) :]] = value
+    return out
+
+
+def load_mapped(net: torch.nn.Module, path: str | Path, key_map: dict[str, str], what: str):
+    """Load a state_dict file (weights_only) into `net` through `key_map`, strictly: a key that does not map
+    or fit is a DataError naming the file and saying it is not `what`."""
+    path = Path(path)
+    state = load_state_dict_file(path)
+    try:
+        net.load_state_dict(rename_keys(state, key_map), strict=True)
+    except (KeyError, RuntimeError) as exc:
+        raise DataError(path, f"not {what}: {exc}") from exc
+    return net
+
+
 # ------------------------------------------------------------------------------------ released weights
 # Weights others trained on real faces, as first-class rows of the benchmark: each release names the file,
 # where it comes from, its sha256 (the contract: a file with another digest is never used), its licence and

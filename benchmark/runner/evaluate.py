@@ -78,15 +78,18 @@ def predict_recording(cell: Cell, module, recording, prepared=None) -> list[Pred
     return [Prediction(key, subject, *row) for row in rows]
 
 
-def prepare_recordings(recordings: list, level: str, face_options: dict) -> dict:
+def prepare_recordings(recordings: list, level: str, face_options: dict, encode_with=()) -> dict:
     """The preprocessed entries of `recordings` at `level`, built on every core (preprocess_many: a pool of
     worker processes) the first time a dataset is needed at that level; cache hits cost a manifest read.
+    `encode_with`: the sweep's other levels, encoded in the same pass over each video (one decode for all).
     Returns key -> entry or the error building it; recordings the dataset could not load are left out."""
     from benchmark.data.datasets.base import FailedRecording
     from benchmark.data.preprocess import preprocess_many
 
     good = [r for r in recordings if not isinstance(r, FailedRecording)]
-    return preprocess_many(good, level, face_config(face_options), CROP_SIZE) if good else {}
+    if not good:
+        return {}
+    return preprocess_many(good, level, face_config(face_options), CROP_SIZE, encode_with=encode_with)
 
 
 def face_config(options: dict):
@@ -102,7 +105,7 @@ def evaluate_cell(
     from benchmark.results.scoring import score
 
     predictions: list[Prediction] = []
-    prepared = prepare_recordings(recordings, cell.level, cell.sweep.face)
+    prepared = prepare_recordings(recordings, cell.level, cell.sweep.face, cell.sweep.compression)
     for recording in recordings:
         predictions += predict_recording(cell, module, recording, prepared.get(recording.key))
         if on_recording:

@@ -3,7 +3,7 @@
 Layout (documented in docs/synthpulse.md):
     <root>/<preset>-seed<k>[-<overrides hash>]/
         COMPLETE.json                 written last, atomically: preset, seed, recordings, generator version
-        s03-motion/video.mkv          FFV1, lossless, bgr0, one frame per 1/fps s
+        s03-motion/video.mkv          H.264 lossless RGB (libx264rgb, qp 0), one frame per 1/fps s
         s03-motion/ppg.csv            time_s,ppg at every frame timestamp (the reference PPG)
         s03-motion/meta.json          subject, tags, heart-rate truth, pulse-transit offset, physiology
 A recording folder appears only when complete (written as .tmp then renamed), so an interrupted run resumes.
@@ -29,7 +29,7 @@ import numpy as np
 from benchmark.data.synth.presets import PRESETS, Preset
 from benchmark.paths import atomic_write, cache_dir
 
-GENERATOR_VERSION = 4  # bump when the output changes: older caches are regenerated
+GENERATOR_VERSION = 5  # bump when the output changes: older caches are regenerated
 MARKER = "COMPLETE.json"
 log = logging.getLogger(__name__)
 
@@ -106,13 +106,20 @@ def _write_recording_star(a):
     return write_recording(*a)
 
 
+# Lossless H.264 in RGB (libx264rgb at qp 0, 4:4:4 GBR planes): decoded bit for bit as rendered, like FFV1,
+# but decoded about twice as fast (0.8 vs 1.8 s for a 20 s 256x192 recording on one core) and encoded about
+# 2.7x as fast, 16 % larger. A sweep decodes every test video at least twice, so this is bench-all time.
+LOSSLESS_OPTIONS = {"qp": "0", "preset": "ultrafast", "threads": "1"}
+
+
 def write_video(path: Path, frames, fps: float, width: int, height: int) -> None:
-    """Stream RGB uint8 frames into a lossless FFV1 (bgr0) Matroska file, frame i at i / fps."""
+    """Stream RGB uint8 frames into a lossless H.264 RGB Matroska file, frame i at i / fps."""
     import av
 
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=Fraction(fps).limit_denominator(1001))
-        stream.width, stream.height, stream.pix_fmt = width, height, "bgr0"
+        stream = container.add_stream("libx264rgb", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = width, height, "rgb24"
+        stream.options = dict(LOSSLESS_OPTIONS)
         for i, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts = i
