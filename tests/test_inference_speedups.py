@@ -157,3 +157,46 @@ def test_rgb_means_of_uint8_frames_are_the_float64_mean_bit_for_bit():
         assert got.dtype == np.float32 and got.shape == (x.shape[0], 3)
         assert np.array_equal(got, expected)
     assert np.array_equal(rgb_means(frames.astype(np.float32)), rgb_means(frames))
+
+
+# The 3D networks whose inference form is their eval copy with norms folded, on channels-last activations.
+FOLDED_CASES = {
+    "rppgnet": ({"size": 32, "frames": 32}, (2, 3, 32, 32, 32)),
+    "stven-rppgnet": ({"size": 32, "frames": 32, "stven_width": 4}, (2, 3, 32, 32, 32)),
+}
+
+
+def trained_like_3d(name: str, overrides: dict) -> nn.Module:
+    """As trained_like, InstanceNorms with running statistics (STVEN's) included, in float64: the networks
+    normalise each clip's output, which on random weights amplifies float32 rounding past any tolerance, so
+    the fold is checked in float64 up to the heads' float32 casts (on trained weights the float32 outputs
+    agree to ~1e-6)."""
+    torch.manual_seed(0)
+    module = create_method(name, **overrides)
+    for m in module.modules():
+        if isinstance(m, (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            nn.init.uniform_(m.weight, 0.5, 1.5)
+            nn.init.uniform_(m.bias, -0.2, 0.2)
+    return module.double().eval()
+
+
+@pytest.mark.parametrize("name", FOLDED_CASES)
+def test_folded_3d_forms_match_the_network(name):
+    overrides, shape = FOLDED_CASES[name]
+    module = trained_like_3d(name, overrides)
+    module.set_input_level("x264-250k")  # STVEN conditioned on a compressed input
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 255
+    form = optimize_for_inference(module)
+    norms = (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm)
+    folded = sum(isinstance(m, norms) for m in module.net.modules()) - sum(
+        isinstance(m, norms) for m in form.modules()
+    )
+    assert folded >= (12 if name == "rppgnet" else 20)  # the norms after convolutions are gone
+    with torch.inference_mode():
+        plain, fast = module.net(x), form(x)
+    torch.testing.assert_close(fast, plain, atol=1e-6, rtol=1e-6)  # the heads cast to float32
+    after = module.state_dict()
+    assert list(after) == list(before) and all(torch.equal(after[k], before[k]) for k in before)

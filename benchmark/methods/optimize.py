@@ -1,17 +1,20 @@
 """The one inference form of a network, used by predict, the sweep runner and the profiler's latency.
 
 `optimize_for_inference(module)` returns what to call on a batch instead of `module`: for a network that
-offers an `inference_form()` (PhysNet layouts, the CANs, EfficientPhys) an eval-only copy with BatchNorm
-folded into the convolutions, activations fused into oneDNN convolutions on CPU and channels-last
-activations; for any other network the network itself. The training network is never changed: its
-parameters, state_dict keys and parameter count stay exactly as they are, and the copy is rebuilt per call
-so it always reflects the current weights. Callers run it under `torch.inference_mode()`.
+offers an `inference_form()` (PhysNet layouts, the CANs, EfficientPhys, rPPGNet, STVEN) an eval-only copy
+with BatchNorm folded into the convolutions, activations fused into oneDNN convolutions on CPU (rPPGNet and
+STVEN: folded copies that keep their own activations, `folded_3d_form`) and channels-last activations; for
+any other network the network itself. The training network is never changed: its parameters, state_dict keys
+and parameter count stay exactly as they are, and the copy is rebuilt per call so it always reflects the
+current weights. Callers run it under `torch.inference_mode()`.
 
 The fused ops are oneDNN's (`torch.ops.mkldnn._convolution_pointwise`); on a build or device without them the
 inference forms fall back to the plain convolution plus the activation, with the same result.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 import torch.nn.functional as F
@@ -41,13 +44,61 @@ def optimize_for_inference(module: nn.Module) -> nn.Module:
 def folded_conv_bn(block: nn.Sequential) -> tuple[torch.Tensor, torch.Tensor]:
     """(weight, bias) of Sequential(conv, BatchNorm, ...) with the BatchNorm's running statistics folded in,
     as the eval-mode network computes them; the block itself is not changed."""
-    conv, bn = block[0], block[1]
-    bias = conv.bias if conv.bias is not None else torch.zeros(bn.num_features, device=conv.weight.device)
+    return folded_weights(block[0], block[1])
+
+
+def folded_weights(conv: nn.Module, norm: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, bias) of `conv` followed by `norm` (a BatchNorm, or an InstanceNorm that tracks running
+    statistics: the same affine map in eval mode); neither module is changed."""
+    bias = conv.bias if conv.bias is not None else conv.weight.new_zeros(norm.num_features)
     weight, bias = fuse_conv_bn_weights(
-        conv.weight, bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias,
+        conv.weight, bias, norm.running_mean, norm.running_var, norm.eps, norm.weight, norm.bias,
         transpose=isinstance(conv, nn.modules.conv._ConvTransposeNd),
     )  # fmt: skip
     return weight.detach().clone(), bias.detach().clone()
+
+
+_CONVS = (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_NORMS = (nn.BatchNorm2d, nn.BatchNorm3d, nn.InstanceNorm2d, nn.InstanceNorm3d)
+
+
+def _last_conv(module: nn.Module) -> nn.Module | None:
+    while isinstance(module, nn.Sequential) and len(module):
+        module = module[-1]
+    return module if isinstance(module, _CONVS) else None
+
+
+def fold_norms(net: nn.Module) -> nn.Module:
+    """`net`, an eval-only copy, with every normalisation that uses running statistics and directly follows a
+    convolution in an nn.Sequential (or ends a nested one) folded into that convolution: one pass over the
+    activations less per norm, the same eval-mode output up to float rounding."""
+    for seq in [m for m in net.modules() if isinstance(m, nn.Sequential)]:
+        for i in range(1, len(seq)):
+            conv, norm = _last_conv(seq[i - 1]), seq[i]
+            if conv is None or not isinstance(norm, _NORMS) or norm.running_mean is None:
+                continue
+            weight, bias = folded_weights(conv, norm)
+            conv.weight = nn.Parameter(weight, requires_grad=False)
+            conv.bias = nn.Parameter(bias, requires_grad=False)
+            seq[i] = nn.Identity()
+    return net
+
+
+class ChannelsLast3d(nn.Module):
+    """Runs `net` on channels-last-3d activations: oneDNN's faster layout for 3D convolutions on CPU."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net.to(memory_format=torch.channels_last_3d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.contiguous(memory_format=torch.channels_last_3d))
+
+
+def folded_3d_form(net: nn.Module) -> nn.Module:
+    """The inference form of a 3D network built from Sequential(conv, norm, activation) blocks: an eval-only
+    copy with its norms folded (fold_norms), on channels-last-3d activations."""
+    return ChannelsLast3d(fold_norms(copy.deepcopy(net).eval()))
 
 
 def conv_act(

@@ -36,6 +36,7 @@ from torch import nn
 
 from benchmark.methods.base import InputSpec, MethodModule, OptimConfig
 from benchmark.methods.losses import lagged_np, max_lag_frames
+from benchmark.methods.optimize import folded_3d_form
 
 SLOW_WINDOW = 31  # frames (about 1 s at 30 fps) of the moving average that `remove_slow` subtracts
 
@@ -139,6 +140,10 @@ class RPPGNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_normalized(self.normalize(x))
+
+    def inference_form(self) -> nn.Module:
+        """The eval-only copy that predict runs (benchmark.methods.optimize): norms folded, channels-last."""
+        return folded_3d_form(self)
 
     def forward_normalized(self, x: torch.Tensor) -> torch.Tensor:
         """The global rPPG of each clip at zero mean and unit std: NP leaves offset and scale free, and a free

@@ -38,6 +38,7 @@ from benchmark.data.compression import (
 )
 from benchmark.errors import DataError
 from benchmark.methods.base import MethodModule, OptimConfig
+from benchmark.methods.optimize import folded_3d_form
 from benchmark.methods.rppgnet import (
     RPPGNet,
     SpatioTemporalConv,
@@ -207,6 +208,10 @@ class EnhancedRPPGNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.rppgnet.forward_normalized(self.enhance(x, self.input_label))
+
+    def inference_form(self) -> nn.Module:
+        """The eval-only copy that predict runs (benchmark.methods.optimize): norms folded, channels-last."""
+        return folded_3d_form(self)
 
 
 class STVENRPPGNet(MethodModule):
