@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from benchmark.data.synth.portable import exp32, gaussian_blur, pow32, resize, warp_affine
+
 # Linear-RGB diffuse albedo of skin, from very light (Fitzpatrick-like I) to very dark (VI).
 SKIN_TONES: dict[str, tuple[float, float, float]] = {
     "I": (0.62, 0.45, 0.37),
@@ -54,7 +56,7 @@ def _smooth_inside(d: np.ndarray, soft: float) -> np.ndarray:
 def _lowfreq_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
     """Smooth random field in about [-1, 1] (bicubic upsampling of a coarse grid)."""
     grid = rng.standard_normal((cells, cells)).astype(np.float32)
-    return cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
+    return resize(grid, (size, size), cv2.INTER_CUBIC)
 
 
 def _ellipse(u, v, cu, cv_, ru, rv):
@@ -64,7 +66,7 @@ def _ellipse(u, v, cu, cv_, ru, rv):
 def _skin_texture(rng: np.random.Generator, size: int) -> np.ndarray:
     """Multiplicative blotchiness (coarse) and pores (fine) around 1."""
     coarse = 1.0 + 0.05 * _lowfreq_noise(rng, size, 6)
-    fine = 1.0 + 0.025 * cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0), 0.8)
+    fine = 1.0 + 0.025 * gaussian_blur(rng.standard_normal((size, size)).astype(np.float32), 0.8)
     return (coarse * fine).astype(np.float32)
 
 
@@ -86,16 +88,16 @@ def procedural_face(rng: np.random.Generator, size: int, tone: np.ndarray, hair:
     # 3-D shading of an ellipsoid lit from slightly above and one side, plus the eye sockets and under-chin.
     nz = np.sqrt(np.clip(1.0 - r**2, 0.0, 1.0))
     side = rng.uniform(-0.25, 0.25)
-    shade = 0.55 + 0.45 * nz**0.6 - side * 0.15 * np.clip(u, -1, 1)
+    shade = 0.55 + 0.45 * pow32(nz, 0.6) - side * 0.15 * np.clip(u, -1, 1)
     for s in (-1, 1):
-        shade -= 0.42 * np.exp(-_ellipse(u, v, s * 0.36, -0.18, 0.28, 0.2))
-    shade -= 0.25 * np.exp(-_ellipse(u, v, 0.0, 1.05, 0.5, 0.12)) * (v > 0.9)
+        shade -= 0.42 * exp32(-_ellipse(u, v, s * 0.36, -0.18, 0.28, 0.2))
+    shade -= 0.25 * exp32(-_ellipse(u, v, 0.0, 1.05, 0.5, 0.12)) * (v > 0.9)
     # Nose: bright bridge, shadowed sides, dark nostrils; mouth: red lips with a dark line.
-    shade += 0.12 * np.exp(-_ellipse(u, v, 0.0, 0.05, 0.07, 0.28))
+    shade += 0.12 * exp32(-_ellipse(u, v, 0.0, 0.05, 0.07, 0.28))
     for s in (-1, 1):
-        shade += 0.12 * np.exp(-_ellipse(u, v, s * 0.42, 0.15, 0.22, 0.14))
+        shade += 0.12 * exp32(-_ellipse(u, v, s * 0.42, 0.15, 0.22, 0.14))
     for s in (-1, 1):
-        shade -= 0.10 * np.exp(-_ellipse(u, v, s * 0.14, 0.12, 0.05, 0.2))
+        shade -= 0.10 * exp32(-_ellipse(u, v, s * 0.14, 0.12, 0.05, 0.2))
     shade = shade.astype(np.float32)
     albedo = tone[None, None, :] * _skin_texture(rng, size)[..., None] * shade[..., None]
 
@@ -118,7 +120,7 @@ def procedural_face(rng: np.random.Generator, size: int, tone: np.ndarray, hair:
         brow_y = eye_y - rng.uniform(0.15, 0.2)
         bu = (u - ex) / 0.2
         brow = (np.abs(v - (brow_y - 0.05 * (1 - bu**2))) < 0.045) & (np.abs(bu) < 1)
-        paint(cv2.GaussianBlur(brow.astype(np.float32), (0, 0), size / 250), np.minimum(hair, tone * 0.3))
+        paint(gaussian_blur(brow.astype(np.float32), size / 250), np.minimum(hair, tone * 0.3))
         paint(
             _smooth_inside(_ellipse(u, v, ex, eye_y, eye_w, eye_h), 0.3),
             0.05 * np.asarray((0.55, 0.52, 0.5)) + 0.5 * tone,
@@ -150,9 +152,9 @@ def procedural_face(rng: np.random.Generator, size: int, tone: np.ndarray, hair:
     alpha = np.maximum(skin, hair_mask)
 
     # Pulse amplitude: strong on forehead and cheeks, weaker on nose, chin and neck, none on features.
-    region = 0.65 + 0.35 * np.exp(-_ellipse(u, v, 0.0, -0.55, 0.7, 0.25))
+    region = 0.65 + 0.35 * exp32(-_ellipse(u, v, 0.0, -0.55, 0.7, 0.25))
     for s in (-1, 1):
-        region += 0.35 * np.exp(-_ellipse(u, v, s * 0.5, 0.2, 0.25, 0.22))
+        region += 0.35 * exp32(-_ellipse(u, v, s * 0.5, 0.2, 0.25, 0.22))
     region = np.clip(region, 0, 1) * np.where(v > 0.95, 0.5, 1.0)
     pulse = skin * region * (1 - dark) * (1 - hair_mask)
     shine = rng.uniform(0.3, 1.0)
@@ -161,9 +163,9 @@ def procedural_face(rng: np.random.Generator, size: int, tone: np.ndarray, hair:
         * skin
         * (1 - dark)
         * (
-            np.exp(-_ellipse(u, v, 0.0, -0.55, 0.45, 0.2))
-            + np.exp(-_ellipse(u, v, 0.0, 0.15, 0.06, 0.2))
-            + 0.6 * sum(np.exp(-_ellipse(u, v, s * 0.45, 0.05, 0.15, 0.1)) for s in (-1, 1))
+            exp32(-_ellipse(u, v, 0.0, -0.55, 0.45, 0.2))
+            + exp32(-_ellipse(u, v, 0.0, 0.15, 0.06, 0.2))
+            + 0.6 * sum(exp32(-_ellipse(u, v, s * 0.45, 0.05, 0.15, 0.1)) for s in (-1, 1))
         )
     )
     mouth_dark = mouth_open * 0.85
@@ -174,7 +176,7 @@ def procedural_face(rng: np.random.Generator, size: int, tone: np.ndarray, hair:
 
 def _srgb_to_linear(img: np.ndarray) -> np.ndarray:
     x = img.astype(np.float32) / 255.0
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    return np.where(x <= 0.04045, x / 12.92, pow32((x + 0.055) / 1.055, 2.4)).astype(np.float32)
 
 
 def photo_face(rng: np.random.Generator, size: int, tone: np.ndarray, hair: np.ndarray) -> FaceLayer:
@@ -187,9 +189,9 @@ def photo_face(rng: np.random.Generator, size: int, tone: np.ndarray, hair: np.n
     head = _smooth_inside(np.sqrt(_ellipse(xx, yy, 109, 92, 74, 96)), 0.08) * (yy < 205)
     hsv = cv2.cvtColor(astronaut()[20:240, 115:335], cv2.COLOR_RGB2HSV)
     backdrop = ((hsv[..., 1] < 50) & (hsv[..., 2] > 150)).astype(np.float32)
-    head = head * (1 - cv2.GaussianBlur(cv2.dilate(backdrop, np.ones((5, 5))), (0, 0), 2.0) * (1 - face))
-    eyes = sum(np.exp(-_ellipse(xx, yy, ex, 89, 12, 6)) for ex in (88, 129))
-    brows = sum(np.exp(-_ellipse(xx, yy, ex, 75, 15, 5)) for ex in (86, 131))
+    head = head * (1 - gaussian_blur(cv2.dilate(backdrop, np.ones((5, 5))), 2.0) * (1 - face))
+    eyes = sum(exp32(-_ellipse(xx, yy, ex, 89, 12, 6)) for ex in (88, 129))
+    brows = sum(exp32(-_ellipse(xx, yy, ex, 75, 15, 5)) for ex in (86, 131))
     mouth = _smooth_inside(np.sqrt(_ellipse(xx, yy, 109, 127, 19, 7)), 0.3)
     features = np.clip(eyes + brows + mouth, 0, 1)
     skin_ref = crop[(face > 0.9) & (features < 0.05)].mean(axis=0)
@@ -197,7 +199,7 @@ def photo_face(rng: np.random.Generator, size: int, tone: np.ndarray, hair: np.n
     ycrcb = cv2.cvtColor(astronaut()[20:240, 115:335], cv2.COLOR_RGB2YCrCb)
     skin_colour = (ycrcb[..., 1] > 135) & (ycrcb[..., 1] < 180) & (ycrcb[..., 2] > 85) & (ycrcb[..., 2] < 135)
     near = _smooth_inside(np.sqrt(_ellipse(xx, yy, 109, 130, 58, 80)), 0.1) * (yy > 85)
-    skin = np.maximum(face, cv2.GaussianBlur(skin_colour.astype(np.float32) * near, (0, 0), 1.5))
+    skin = np.maximum(face, gaussian_blur(skin_colour.astype(np.float32) * near, 1.5))
     hair_mask = head * (1 - skin) * (yy < 120)
     hair_ref = crop[hair_mask > 0.9].mean(axis=0)
     recoloured = crop * (tone / skin_ref)[None, None, :]
@@ -207,14 +209,14 @@ def photo_face(rng: np.random.Generator, size: int, tone: np.ndarray, hair: np.n
     albedo = albedo * (1 - hair_mask[..., None]) + (crop * (hair / hair_ref))[...] * hair_mask[..., None]
     albedo = albedo * (1 + 0.04 * _lowfreq_noise(rng, 220, 5))[..., None]
 
-    pulse = face * (1 - features) * (0.6 + 0.4 * np.exp(-_ellipse(xx, yy, 109, 62, 35, 14)))
+    pulse = face * (1 - features) * (0.6 + 0.4 * exp32(-_ellipse(xx, yy, 109, 62, 35, 14)))
     pulse += 0.4 * (skin - face).clip(0, 1)
-    pulse += face * (1 - features) * 0.4 * sum(np.exp(-_ellipse(xx, yy, cx, 110, 14, 12)) for cx in (82, 136))
+    pulse += face * (1 - features) * 0.4 * sum(exp32(-_ellipse(xx, yy, cx, 110, 14, 12)) for cx in (82, 136))
     spec = (
         rng.uniform(0.3, 1.0)
         * face
         * (1 - features)
-        * (np.exp(-_ellipse(xx, yy, 109, 62, 30, 12)) + np.exp(-_ellipse(xx, yy, 109, 105, 6, 12)))
+        * (exp32(-_ellipse(xx, yy, 109, 62, 30, 12)) + exp32(-_ellipse(xx, yy, 109, 105, 6, 12)))
     )
     stack = np.concatenate(
         [albedo, np.stack([np.clip(pulse, 0, 1), spec, np.ones_like(head), mouth * 0.85], -1)], axis=-1
@@ -224,9 +226,8 @@ def photo_face(rng: np.random.Generator, size: int, tone: np.ndarray, hair: np.n
     flip = rng.random() < 0.5
     m = np.array([[-sx if flip else sx, 0, 0], [0, sy, 0]], np.float32)
     m[:, 2] = np.array([size / 2, size * 0.52]) - m[:, :2] @ np.array([109.0, 100.0])
-    stack = cv2.warpAffine(np.ascontiguousarray(stack), m, (size, size), flags=cv2.INTER_AREA)
-    stack = np.ascontiguousarray(stack)
-    warped_head = cv2.warpAffine(head, m, (size, size), flags=cv2.INTER_LINEAR)
+    stack = warp_affine(stack, m, (size, size))  # bilinear (warpAffine has no INTER_AREA)
+    warped_head = warp_affine(head, m, (size, size))
     albedo = stack[..., :3] * warped_head[..., None]
     maps = stack[..., 3:] * warped_head[..., None]
     return FaceLayer(albedo.astype(np.float32), maps.astype(np.float32), (size / 2, size * 0.52), 95 * sx)

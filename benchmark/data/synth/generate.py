@@ -29,7 +29,8 @@ import numpy as np
 from benchmark.data.synth.presets import PRESETS, Preset
 from benchmark.paths import atomic_write, cache_dir
 
-GENERATOR_VERSION = 5  # bump when the output changes: older caches are regenerated
+# bump when the output changes: older caches are regenerated (5: CPU-independent frames, H.264 RGB masters)
+GENERATOR_VERSION = 5
 MARKER = "COMPLETE.json"
 log = logging.getLogger(__name__)
 

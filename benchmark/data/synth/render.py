@@ -18,10 +18,13 @@ their energy: 49-62 % on the photo faces, against 6 % in the real video (now 0-9
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
 from benchmark.data.synth.physics import HEMOGLOBIN_WEIGHTS
+from benchmark.data.synth.portable import exp32
 from benchmark.data.synth.scenes import Trajectories
 from benchmark.data.synth.subjects import Subject
 
@@ -67,7 +70,7 @@ class Renderer:
         ay = self.s.anchor[1] + tr.dy[i] * self.h
         m = cv2.getRotationMatrix2D((cx, cy), float(tr.angle_deg[i]), float(tr.scale[i]))
         # A head turn (yaw) foreshortens the face horizontally about its centre.
-        squeeze = np.array([[np.cos(np.radians(float(tr.yaw_deg[i]))), 0.0], [0.0, 1.0]])
+        squeeze = np.array([[math.cos(math.radians(float(tr.yaw_deg[i]))), 0.0], [0.0, 1.0]])
         m[:, :2] = squeeze @ m[:, :2]
         m[:, 2] = squeeze @ (m[:, 2] - (cx, cy)) + (cx, cy)
         m[:, 2] += (ax - cx, ay - cy)
@@ -75,6 +78,8 @@ class Renderer:
 
     def radiance(self, tr: Trajectories, i: int, blood: float) -> np.ndarray:
         """Linear radiance [3, H, W] float32 of frame i, with face blood volume `blood` (about -0.5..0.5)."""
+        # 9 float32 channels: OpenCV warps them with plain scalar code, the same with its SIMD features and
+        # IPP off (tests/test_synth_reproducible.py); a 1-channel float32 warp would not be (portable.py).
         geo = cv2.warpAffine(self.stack, self.pose_matrix(tr, i), (self.w, self.h), flags=cv2.INTER_LINEAR)
         planes = np.ascontiguousarray(geo.transpose(2, 0, 1))
         albedo, pulse_albedo = planes[0:3], planes[3:6]
@@ -92,12 +97,13 @@ class Renderer:
             u = np.clip(
                 (self.xs * self.w - (self.s.anchor[0] + tr.dx[i] * self.w)) / self.s.layer.face_width, -1, 1
             )
-            out *= (1.0 + np.float32(0.5 * np.sin(np.radians(yaw))) * u.astype(np.float32))[None, None, :]
+            out *= (1.0 + np.float32(0.5 * math.sin(math.radians(yaw))) * u.astype(np.float32))[None, None, :]
         out += (1.0 - alpha) * self.background
         illum = self.light_colour * np.asarray(tr.light[i], np.float32).reshape(3, 1, 1)
         if tr.spot_gain[i] > 0:
-            gx = np.exp(-0.5 * ((self.xs - float(tr.spot_x[i])) / 0.35) ** 2)
-            gy = np.exp(-0.5 * ((self.ys - float(tr.spot_y[i])) / 0.45) ** 2)
+            # exp in float64: numpy's float32 exp differs between AVX2 and AVX-512 (portable.py)
+            gx = exp32(-0.5 * ((self.xs - float(tr.spot_x[i])) / 0.35) ** 2)
+            gy = exp32(-0.5 * ((self.ys - float(tr.spot_y[i])) / 0.45) ** 2)
             level = float(np.mean(tr.light[i]))
             spot = np.outer(gy, gx * np.float32(tr.spot_gain[i] * level))[None] * self.spot_colour
             spot += illum
@@ -128,7 +134,7 @@ class Camera:
         deadband: float = 0.0,
         step: float = 0.0,
     ):
-        self.alpha = 1.0 - np.exp(-1.0 / (fps * ae_tau))
+        self.alpha = 1.0 - math.exp(-1.0 / (fps * ae_tau))  # the C library's exp, not numpy's SIMD one
         self.noise_level = noise_level
         self.seed = seed
         self.ae, self.deadband, self.step = ae, deadband, step
@@ -152,9 +158,9 @@ class Camera:
                 return
         self.target = (self.target or self.gain) + self.alpha * (ideal - (self.target or self.gain))
         if self.step > 0:
-            ratio = np.log(self.target / self.gain) / np.log1p(self.step)
+            ratio = math.log(self.target / self.gain) / math.log1p(self.step)
             if abs(ratio) >= 1:
-                self.gain *= (1.0 + self.step) ** np.trunc(ratio)
+                self.gain *= (1.0 + self.step) ** math.trunc(ratio)
         else:
             self.gain = self.target
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from benchmark.data.synth.portable import tanh
+
 LEVELS = ("none", "low", "medium", "high")
 NUISANCES = ("motion", "talking", "lighting", "camera", "skin")
 DEFAULT_SCENARIOS = ("still", "motion", "lighting", "combined")
@@ -252,9 +254,9 @@ def lighting(level: str, times: np.ndarray, fps: float, rng: np.random.Generator
     base_colour = (1 - lamp_share) * daylight + lamp_share * lamp
     light = light / base_colour[1]
     path = coloured_noise(rng, n, fps, 2.0, 0.02, 0.3)
-    spot_x = 0.5 + 0.5 * np.tanh(path + rng.uniform(-1, 1))
+    spot_x = 0.5 + 0.5 * tanh(path + rng.uniform(-1, 1))
     spot_y = 0.3 + 0.1 * coloured_noise(rng, n, fps, 2.0, 0.02, 0.3)
-    spot_gain = p["spot"] * (0.6 + 0.4 * np.tanh(coloured_noise(rng, n, fps, 2.0, 0.02, 0.5)))
+    spot_gain = p["spot"] * (0.6 + 0.4 * tanh(coloured_noise(rng, n, fps, 2.0, 0.02, 0.5)))
     wb = np.stack([1.0 + p["wb"] * coloured_noise(rng, n, fps, 2.0, 0.01, 0.2) for _ in range(2)], axis=1)
     return dict(light=light, spot_x=spot_x, spot_y=spot_y, spot_gain=spot_gain, wb=wb)
 

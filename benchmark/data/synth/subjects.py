@@ -22,6 +22,7 @@ from benchmark.data.synth.faces import (
     photo_face,
     procedural_face,
 )
+from benchmark.data.synth.portable import gaussian_blur, pow32, resize, warp_affine
 
 HAAR_FILE = "haarcascade_frontalface_default.xml"
 
@@ -64,11 +65,9 @@ def _background(rng: np.random.Generator, w: int, h: int, torso: tuple[float, fl
         bw, bh = rng.uniform(0.1, 0.35) * w, rng.uniform(0.15, 0.6) * h
         block = (xx > x0) & (xx < x0 + bw) & (yy > y0) & (yy < y0 + bh)
         img[block] = rng.uniform(0.02, 0.6, 3)
-    grain = cv2.resize(
-        rng.standard_normal((12, 16)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC
-    )
+    grain = resize(rng.standard_normal((12, 16)).astype(np.float32), (w, h), cv2.INTER_CUBIC)
     img = img * (1 + 0.08 * grain)[..., None]
-    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), max(w / 320, 0.6))
+    img = gaussian_blur(img.astype(np.float32), max(w / 320, 0.6))
     cx, cy, fw = torso  # face centre and face width: shoulders start just above the end of the neck
     body = ((xx - cx) / (1.35 * fw)) ** 2 + ((yy - (cy + 1.9 * fw)) / (1.2 * fw)) ** 2 < 1
     img[body] = rng.uniform(0.02, 0.5, 3) * 0.9
@@ -79,11 +78,11 @@ def _neutral_render(layer: FaceLayer, bg: np.ndarray, anchor: tuple[float, float
     """The subject at rest, exposed for middle grey, gamma-encoded to uint8 (for the detectability check)."""
     h, w = bg.shape[:2]
     m = np.float32([[1, 0, anchor[0] - layer.centre[0]], [0, 1, anchor[1] - layer.centre[1]]])
-    alb = cv2.warpAffine(layer.albedo, m, (w, h))
-    alpha = cv2.warpAffine(layer.maps[..., 2], m, (w, h))
+    alb = warp_affine(layer.albedo, m, (w, h))
+    alpha = warp_affine(layer.maps[..., 2], m, (w, h))
     img = alb + (1 - alpha[..., None]) * bg
     centre = img[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].mean()
-    img = np.clip(img * (0.18 / centre), 0, 1) ** (1 / 2.2)
+    img = pow32(np.clip(img * (0.18 / centre), 0, 1), 1 / 2.2)
     return (img * 255 + 0.5).astype(np.uint8)
 
 
@@ -134,6 +133,6 @@ def _rescale(layer: FaceLayer, scale: float) -> FaceLayer:
     size = max(8, int(round(layer.albedo.shape[0] * scale)))
     f = size / layer.albedo.shape[0]
     interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
-    albedo = cv2.resize(layer.albedo, (size, size), interpolation=interp)
-    maps = cv2.resize(layer.maps, (size, size), interpolation=interp)
+    albedo = resize(layer.albedo, (size, size), interp)
+    maps = resize(layer.maps, (size, size), interp)
     return FaceLayer(albedo, maps, (layer.centre[0] * f, layer.centre[1] * f), layer.face_width * f)
