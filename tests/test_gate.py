@@ -7,6 +7,7 @@ import csv
 
 import pytest
 
+from benchmark.errors import ConfigError
 from benchmark.leaderboard import gate
 from benchmark.leaderboard.tables import ENTRY_COLUMNS
 
@@ -127,3 +128,25 @@ def test_gate_on_a_real_sweep_fails_a_degraded_method_and_passes_unchanged(tmp_p
     assert main(common) == 1
     out = capsys.readouterr().out
     assert "gate: FAILED, 1 regression(s)" in out and f"| {probe_method} | good | raw |" in out
+
+
+def test_the_tolerance_comes_from_the_measured_spread(tmp_path, capsys):
+    """With spread.json beside the baseline the tolerance is SPREAD_FACTOR x the measured cross-CPU spread
+    (at least FLOOR_BPM) and nothing relative; the command line still wins; a broken file is named."""
+    import json
+
+    base = _csv(tmp_path / "base.csv", BASE)
+    slightly = _csv(tmp_path / "now.csv", [("pos", "raw", 2.1, "done"), *BASE[1:]])
+    assert _run(base, slightly) == 0  # no spread.json: max(0.5 bpm, 5 %)
+    spread = tmp_path / "spread.json"
+    spread.write_text(json.dumps({"max_abs_mae_diff_bpm": 0.02}))
+    assert _run(base, slightly) == 1  # 0.1 bpm > 3 x 0.02
+    assert "measured cross-CPU spread" not in capsys.readouterr().out
+    assert _run(base, _csv(tmp_path / "close.csv", [("pos", "raw", 2.05, "done"), *BASE[1:]])) == 0
+    assert "3 x the measured cross-CPU spread 0.0200 bpm" in capsys.readouterr().out
+    spread.write_text(json.dumps({"max_abs_mae_diff_bpm": 0.0}))
+    assert _run(base, _csv(tmp_path / "floor.csv", [("pos", "raw", 2.04, "done"), *BASE[1:]])) == 0
+    assert _run(base, slightly, tolerance=0.5) == 0
+    spread.write_text("{}")
+    with pytest.raises(ConfigError, match="spread.json"):
+        _run(base, slightly)

@@ -5,6 +5,11 @@ version, profile, train set, test set, method, compression level) MAE with the b
 a table of the regressions: MAE worse than baseline + max(tolerance, rel-tolerance x baseline), a cell that
 now fails, or a baseline row that disappeared. A row without a baseline (a new method) is reported, not
 failed. `--update` rewrites the baseline on purpose.
+
+The tolerance is measured, not guessed: bench/gate_spread.py runs the smoke sweep as this CPU does and with
+every library held to older SIMD code (the stand-in for another machine), and writes the largest |MAE
+difference| to spread.json beside the baseline. The default tolerance is SPREAD_FACTOR times that (at least
+FLOOR_BPM), with no relative part; without a spread.json it is max(0.5 bpm, 5 %).
 """
 
 from __future__ import annotations
@@ -12,9 +17,14 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 from pathlib import Path
 
 from benchmark.leaderboard.tables import ENTRY_KEY as KEY  # rows of another version/profile are other rows
+
+SPREAD_FACTOR = 3.0  # headroom over the largest cross-CPU difference measured
+FLOOR_BPM = 0.05  # never tighter than this, even when no cell moved
+UNMEASURED = (0.5, 0.05)  # (bpm, fraction of the baseline) when no spread.json is there
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,13 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--sweep", help="sweep YAML to run (default configs/sweeps/smoke.yaml)")
     parser.add_argument(
-        "--tolerance", type=float, default=0.5, help="allowed MAE increase in bpm (default 0.5)"
+        "--tolerance",
+        type=float,
+        help=f"allowed MAE increase in bpm (default: {SPREAD_FACTOR:g} x the spread measured in spread.json "
+        f"beside the baseline, at least {FLOOR_BPM}; {UNMEASURED[0]} without one)",
     )
     parser.add_argument(
         "--rel-tolerance",
         type=float,
-        default=0.05,
-        help="allowed MAE increase as a fraction of the baseline (default 0.05); the larger wins",
+        help="allowed MAE increase as a fraction of the baseline; the larger wins (default: 0 with a "
+        f"measured spread, {UNMEASURED[1]} without)",
     )
     parser.add_argument("--db", help="read this results database instead of running the sweep")
     parser.add_argument("--results", help="read this leaderboard CSV instead of running the sweep")
@@ -127,6 +140,27 @@ def current_csv(args: argparse.Namespace) -> str:
             return entries_csv(collect_entries(store))
 
 
+def tolerances(baseline_path: Path, tolerance: float | None, rel: float | None) -> tuple[float, float, str]:
+    """(bpm, fraction, where from): the measured spread's unless given on the command line."""
+    spread_path = baseline_path.with_name("spread.json")
+    measured = None
+    if spread_path.is_file():
+        try:
+            measured = float(json.loads(spread_path.read_text())["max_abs_mae_diff_bpm"])
+        except (ValueError, KeyError, TypeError) as err:
+            from benchmark.errors import ConfigError
+
+            raise ConfigError(f"{spread_path}: no max_abs_mae_diff_bpm number ({err})") from None
+    if measured is None:
+        bpm, fraction, source = *UNMEASURED, "no spread.json: default"
+    else:
+        bpm = max(SPREAD_FACTOR * measured, FLOOR_BPM)
+        fraction, source = 0.0, f"{SPREAD_FACTOR:g} x the measured cross-CPU spread {measured:.4f} bpm"
+    if tolerance is not None or rel is not None:
+        source = "command line"
+    return (bpm if tolerance is None else tolerance), (fraction if rel is None else rel), source
+
+
 def main(args: argparse.Namespace) -> int:
     from benchmark.errors import ConfigError
 
@@ -142,15 +176,14 @@ def main(args: argparse.Namespace) -> int:
             f"no baseline at {baseline_path}: create one with `python -m benchmark gate --update`"
         )
     current = {tuple(r[k] for k in KEY): r for r in csv.DictReader(io.StringIO(text))}
-    regressions, new, improved = compare(
-        read_rows(baseline_path), current, args.tolerance, args.rel_tolerance
-    )
+    bpm, fraction, source = tolerances(baseline_path, args.tolerance, args.rel_tolerance)
+    regressions, new, improved = compare(read_rows(baseline_path), current, bpm, fraction)
     print(report("New rows (not gated):", new) + report("Improved beyond tolerance:", improved), end="")
     if regressions:
         print(report(f"gate: FAILED, {len(regressions)} regression(s) against {baseline_path}:", regressions))
         return 1
     print(
         f"gate: passed ({len(current)} rows checked against {baseline_path}, tolerance "
-        f"max({args.tolerance} bpm, {args.rel_tolerance:.0%}))"
+        f"max({bpm:.3g} bpm, {fraction:.0%}): {source})"
     )
     return 0
