@@ -24,6 +24,8 @@ CASES = {
     "tscan": ({"size": 36}, (2, 6, 20, 36, 36), 532_899),
     "deepphys": ({"size": 36}, (2, 6, 10, 36, 36), 532_899),
     "efficientphys": ({"size": 36}, (1, 3, 10, 36, 36), None),
+    "tdm": ({"size": 36, "appearance": True}, (2, 6, 12, 36, 36), 20_122),
+    "tdm-no-appearance": ({"size": 36, "appearance": False}, (2, 3, 12, 36, 36), None),
 }
 
 
@@ -31,7 +33,7 @@ def trained_like(name: str, overrides: dict) -> nn.Module:
     """The method in eval mode with BatchNorm statistics and affines away from their init values, so a
     wrong fold shows."""
     torch.manual_seed(0)
-    module = create_method(name, **overrides)
+    module = create_method(name.removesuffix("-no-appearance"), **overrides)
     for m in module.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.running_mean.uniform_(-0.5, 0.5)

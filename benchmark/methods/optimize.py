@@ -1,7 +1,7 @@
 """The one inference form of a network, used by predict, the sweep runner and the profiler's latency.
 
 `optimize_for_inference(module)` returns what to call on a batch instead of `module`: for a network that
-offers an `inference_form()` (PhysNet layouts, the CANs, EfficientPhys, rPPGNet, STVEN) an eval-only copy
+offers an `inference_form()` (PhysNet layouts, the CANs, EfficientPhys, TDM, rPPGNet, STVEN) an eval-only copy
 with BatchNorm folded into the convolutions, activations fused into oneDNN convolutions on CPU (rPPGNet and
 STVEN: folded copies that keep their own activations, `folded_3d_form`) and channels-last activations; for
 any other network the network itself. The training network is never changed: its parameters, state_dict keys
@@ -114,6 +114,58 @@ def conv_act(
         )
     conv = F.conv3d if dims == 3 else F.conv2d
     return _ACTIVATIONS[act](conv(x, weight, bias, padding=padding))
+
+
+class FusedSequential(nn.Module):
+    """An nn.Sequential of 2D layers for channels-last inputs: each stride-1 convolution and the Tanh / ReLU /
+    Sigmoid after it one conv_act call (oneDNN applies the activation as it writes), channels-last weights;
+    every other layer (pooling) kept as it is. Eval only: weights are copied, not shared."""
+
+    def __init__(self, seq: nn.Sequential):
+        super().__init__()
+        layers, steps = list(seq), []
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            if isinstance(layer, nn.Conv2d) and _fusable(layer):
+                act = _FUSABLE.get(type(layers[i + 1]), "none") if i + 1 < len(layers) else "none"
+                steps.append(_ConvAct(layer, act))
+                i += 1 + (act != "none")
+            else:
+                steps.append(layer)
+                i += 1
+        self.steps = nn.ModuleList(steps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for step in self.steps:
+            x = step(x)
+        return x
+
+
+_FUSABLE = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
+
+
+def _fusable(conv: nn.Conv2d) -> bool:
+    return (
+        all(s == 1 for s in conv.stride)
+        and all(d == 1 for d in conv.dilation)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+        and not isinstance(conv.padding, str)
+    )
+
+
+class _ConvAct(nn.Module):
+    def __init__(self, conv: nn.Conv2d, act: str):
+        super().__init__()
+        weight = conv.weight.detach().clone().contiguous(memory_format=torch.channels_last)
+        bias = conv.bias if conv.bias is not None else conv.weight.new_zeros(conv.out_channels)
+        self.register_buffer("weight", weight)
+        self.register_buffer("bias", bias.detach().clone())
+        self.padding, self.act = tuple(conv.padding), act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return conv_act(x, self.weight, self.bias, self.padding, self.act)
 
 
 def frames_2d(x: torch.Tensor) -> torch.Tensor:

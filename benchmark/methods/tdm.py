@@ -27,6 +27,7 @@ Any loss of `benchmark.methods.losses` can train it (default MSE, `loss="talos"`
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -34,6 +35,7 @@ from torch import nn
 
 from benchmark.methods.base import InputSpec, MethodModule, OptimConfig
 from benchmark.methods.losses import recipe_loss
+from benchmark.methods.optimize import FusedSequential
 
 
 class DerivativeConv(nn.Conv1d):
@@ -132,6 +134,10 @@ class TDMNet(nn.Module):
         self.blocks = nn.Sequential(*(TDMBlock(c, order) for _ in range(blocks)))
         self.head = nn.Sequential(nn.Conv1d(c, c // 2, 1), nn.Tanh(), nn.Conv1d(c // 2, 1, 1))
 
+    def inference_form(self) -> TDMInference:
+        """The eval-only fused copy that predict runs (benchmark.methods.optimize)."""
+        return TDMInference(self)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, t, h, w = x.shape
         frames = x.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w)
@@ -140,6 +146,36 @@ class TDMNet(nn.Module):
         else:
             feats = self.encoder(frames)
         feats = feats.reshape(b, t, -1).transpose(1, 2)  # [B, C', T]
+        return self.head(self.blocks(feats)).squeeze(1)
+
+
+class TDMInference(nn.Module):
+    """TDMNet in eval mode for CPU speed, same output: frames channels-last, each frame conv and its tanh one
+    oneDNN call (FusedSequential); the temporal blocks and head as they are."""
+
+    def __init__(self, net: TDMNet):
+        super().__init__()
+        net = copy.deepcopy(net).eval()
+        self.appearance = net.appearance
+        self.features = FusedSequential(net.encoder.features)
+        self.mask = FusedSequential(net.encoder.appearance) if net.appearance else None
+        self.attention, self.blocks, self.head = net.encoder.attention, net.blocks, net.head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, t, h, w = x.shape
+        frames = x.permute(0, 2, 3, 4, 1).reshape(b * t, h, w, c)
+
+        def channels_last(part: torch.Tensor) -> torch.Tensor:
+            return part.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+
+        f = self.features(channels_last(frames[..., :3] if self.appearance else frames))
+        if self.mask is not None:
+            g = torch.sigmoid(self.mask(channels_last(frames[..., 3:])))
+        else:
+            g = torch.sigmoid(self.attention(f))
+        gh, gw = g.shape[-2:]
+        g = g * (gh * gw) / (2.0 * g.sum(dim=(2, 3), keepdim=True) + 1e-8)
+        feats = (f * g).mean(dim=(2, 3)).reshape(b, t, -1).transpose(1, 2)
         return self.head(self.blocks(feats)).squeeze(1)
 
 
