@@ -10,8 +10,8 @@ twice from empty caches, once as this CPU runs it and once with every library he
 - numpy: NPY_DISABLE_CPU_FEATURES=X86_V3 (its AVX2/FMA3 dispatch targets)
 - OpenCV: OPENCV_CPU_DISABLE=... (its dispatched kernels), OPENCV_IPP=sse42 (Intel IPP inside OpenCV)
 
-It prints |MAE difference| per cell and writes the largest to leaderboards/baseline/spread.json, which the
-gate reads: its default tolerance is max(SPREAD_FACTOR x measured spread, FLOOR_BPM) (gate.py).
+It prints |MAE difference| per cell and writes each method's largest to leaderboards/baseline/spread.json,
+which the gate reads: a method's tolerance is max(SPREAD_FACTOR x its measured spread, FLOOR_BPM) (gate.py).
 
     python bench/gate_spread.py            # ~2 x the gate's sweep time
 """
@@ -88,8 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     moved = sum(d > 0 for d in diffs.values())
     print(f"\nlargest |MAE diff| {diffs[worst]:.4f} bpm ({worst[0]}, {worst[1]}); {moved}/{len(diffs)} moved")
     if not args.no_write:
+        by_method: dict[str, float] = {}
+        for (method, _level), diff in diffs.items():
+            by_method[method] = round(max(by_method.get(method, 0.0), diff), 6)
         record = {
             "max_abs_mae_diff_bpm": round(diffs[worst], 6),
+            "by_method": by_method,
             "worst_cell": list(worst),
             "cells": len(diffs),
             "cells_moved": moved,

@@ -7,9 +7,10 @@ now fails, or a baseline row that disappeared. A row without a baseline (a new m
 failed. `--update` rewrites the baseline on purpose.
 
 The tolerance is measured, not guessed: bench/gate_spread.py runs the smoke sweep as this CPU does and with
-every library held to older SIMD code (the stand-in for another machine), and writes the largest |MAE
-difference| to spread.json beside the baseline. The default tolerance is SPREAD_FACTOR times that (at least
-FLOOR_BPM), with no relative part; without a spread.json it is max(0.5 bpm, 5 %).
+every library held to older SIMD code (the stand-in for another machine), and writes each method's largest
+|MAE difference| to spread.json beside the baseline. A method's default tolerance is SPREAD_FACTOR times its
+own (at least FLOOR_BPM; a method not measured gets the largest of all), with no relative part; without a
+spread.json it is max(0.5 bpm, 5 %) for every row.
 """
 
 from __future__ import annotations
@@ -60,8 +61,15 @@ def _mae(row: dict) -> float | None:
     return float(value) if value and row.get("status") != "failed" else None
 
 
-def compare(baseline: dict[tuple, dict], current: dict[tuple, dict], tolerance: float, rel_tolerance: float):
-    """(regressions, new rows, improvements): lists of dicts for the report."""
+def compare(
+    baseline: dict[tuple, dict],
+    current: dict[tuple, dict],
+    tolerance: float,
+    rel_tolerance: float,
+    per_method: dict[str, float] | None = None,
+):
+    """(regressions, new rows, improvements): lists of dicts for the report. `per_method` (method -> bpm)
+    replaces `tolerance` for the methods it names."""
     regressions, new, improved = [], [], []
     for key, base in sorted(baseline.items()):
         row = dict(zip(KEY, key))
@@ -73,13 +81,14 @@ def compare(baseline: dict[tuple, dict], current: dict[tuple, dict], tolerance: 
         c = _mae(now)
         if b is None:
             continue  # failed in the baseline: anything now is no regression
-        allowed = b + max(tolerance, rel_tolerance * b)
+        margin = max((per_method or {}).get(row["method"], tolerance), rel_tolerance * b)
+        allowed = b + margin
         if c is None:
             why = f"failed: {now.get('error') or 'no recording scored'}"
             regressions.append({**row, "baseline": b, "current": None, "allowed": allowed, "why": why})
         elif c > allowed:
             regressions.append({**row, "baseline": b, "current": c, "allowed": allowed, "why": "MAE worse"})
-        elif c < b - max(tolerance, rel_tolerance * b):
+        elif c < b - margin:
             improved.append({**row, "baseline": b, "current": c, "allowed": allowed, "why": "better"})
     for key in sorted(set(current) - set(baseline)):
         new.append(
@@ -140,25 +149,30 @@ def current_csv(args: argparse.Namespace) -> str:
             return entries_csv(collect_entries(store))
 
 
-def tolerances(baseline_path: Path, tolerance: float | None, rel: float | None) -> tuple[float, float, str]:
-    """(bpm, fraction, where from): the measured spread's unless given on the command line."""
+def tolerances(
+    baseline_path: Path, tolerance: float | None, rel: float | None
+) -> tuple[float, float, dict[str, float], str]:
+    """(bpm, fraction, method -> bpm, where from): the measured spread's unless given on the command line."""
     spread_path = baseline_path.with_name("spread.json")
-    measured = None
-    if spread_path.is_file():
-        try:
-            measured = float(json.loads(spread_path.read_text())["max_abs_mae_diff_bpm"])
-        except (ValueError, KeyError, TypeError) as err:
-            from benchmark.errors import ConfigError
+    if tolerance is not None or rel is not None or not spread_path.is_file():
+        bpm = UNMEASURED[0] if tolerance is None else tolerance
+        fraction = UNMEASURED[1] if rel is None else rel
+        source = "command line" if tolerance is not None or rel is not None else "no spread.json: default"
+        return bpm, fraction, {}, source
+    try:
+        record = json.loads(spread_path.read_text())
+        largest = float(record["max_abs_mae_diff_bpm"])
+        by_method = {m: float(v) for m, v in record["by_method"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        from benchmark.errors import ConfigError
 
-            raise ConfigError(f"{spread_path}: no max_abs_mae_diff_bpm number ({err})") from None
-    if measured is None:
-        bpm, fraction, source = *UNMEASURED, "no spread.json: default"
-    else:
-        bpm = max(SPREAD_FACTOR * measured, FLOOR_BPM)
-        fraction, source = 0.0, f"{SPREAD_FACTOR:g} x the measured cross-CPU spread {measured:.4f} bpm"
-    if tolerance is not None or rel is not None:
-        source = "command line"
-    return (bpm if tolerance is None else tolerance), (fraction if rel is None else rel), source
+        raise ConfigError(f"{spread_path}: needs max_abs_mae_diff_bpm and by_method ({err})") from None
+    per_method = {m: max(SPREAD_FACTOR * v, FLOOR_BPM) for m, v in by_method.items()}
+    source = (
+        f"per method {SPREAD_FACTOR:g} x its measured cross-CPU spread, at least {FLOOR_BPM} bpm "
+        f"(largest: {largest:.4f} bpm, {spread_path.name})"
+    )
+    return max(SPREAD_FACTOR * largest, FLOOR_BPM), 0.0, per_method, source
 
 
 def main(args: argparse.Namespace) -> int:
@@ -176,14 +190,15 @@ def main(args: argparse.Namespace) -> int:
             f"no baseline at {baseline_path}: create one with `python -m benchmark gate --update`"
         )
     current = {tuple(r[k] for k in KEY): r for r in csv.DictReader(io.StringIO(text))}
-    bpm, fraction, source = tolerances(baseline_path, args.tolerance, args.rel_tolerance)
-    regressions, new, improved = compare(read_rows(baseline_path), current, bpm, fraction)
+    bpm, fraction, per_method, source = tolerances(baseline_path, args.tolerance, args.rel_tolerance)
+    regressions, new, improved = compare(read_rows(baseline_path), current, bpm, fraction, per_method)
     print(report("New rows (not gated):", new) + report("Improved beyond tolerance:", improved), end="")
     if regressions:
         print(report(f"gate: FAILED, {len(regressions)} regression(s) against {baseline_path}:", regressions))
         return 1
     print(
-        f"gate: passed ({len(current)} rows checked against {baseline_path}, tolerance "
-        f"max({bpm:.3g} bpm, {fraction:.0%}): {source})"
+        f"gate: passed ({len(current)} rows checked against {baseline_path}, tolerance: {source}"
+        + ("" if per_method else f", max({bpm:.3g} bpm, {fraction:.0%})")
+        + ")"
     )
     return 0
