@@ -37,7 +37,7 @@ OLDER_SIMD = {
     "ATEN_CPU_CAPABILITY": "default",
     "ONEDNN_MAX_CPU_ISA": "SSE41",
     "NPY_DISABLE_CPU_FEATURES": "X86_V3",
-    "OPENCV_CPU_DISABLE": "SSE4_1,SSE4_2,POPCNT,AVX,FP16,AVX2,FMA3,AVX_512F,AVX512_SKX,AVX512_ICL",
+    "OPENCV_CPU_DISABLE": "SSE4.1,SSE4.2,POPCNT,AVX,FP16,AVX2,FMA3",  # names as cv2.getCPUFeaturesLine()
     "OPENCV_IPP": "sse42",
 }
 SPREAD_FILE = ROOT / "leaderboards" / "baseline" / "spread.json"
