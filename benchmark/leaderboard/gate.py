@@ -149,6 +149,16 @@ def current_csv(args: argparse.Namespace) -> str:
             return entries_csv(collect_entries(store))
 
 
+def measured_spread(path: Path) -> dict[str, float]:
+    """method -> largest cross-CPU |MAE difference| in bpm, from a spread.json (bench/gate_spread.py)."""
+    try:
+        return {m: float(v) for m, v in json.loads(path.read_text())["by_method"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        from benchmark.errors import ConfigError
+
+        raise ConfigError(f"{path}: needs a by_method mapping of numbers ({err})") from None
+
+
 def tolerances(
     baseline_path: Path, tolerance: float | None, rel: float | None
 ) -> tuple[float, float, dict[str, float], str]:
@@ -159,14 +169,8 @@ def tolerances(
         fraction = UNMEASURED[1] if rel is None else rel
         source = "command line" if tolerance is not None or rel is not None else "no spread.json: default"
         return bpm, fraction, {}, source
-    try:
-        record = json.loads(spread_path.read_text())
-        largest = float(record["max_abs_mae_diff_bpm"])
-        by_method = {m: float(v) for m, v in record["by_method"].items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
-        from benchmark.errors import ConfigError
-
-        raise ConfigError(f"{spread_path}: needs max_abs_mae_diff_bpm and by_method ({err})") from None
+    by_method = measured_spread(spread_path)
+    largest = max(by_method.values(), default=0.0)
     per_method = {m: max(SPREAD_FACTOR * v, FLOOR_BPM) for m, v in by_method.items()}
     source = (
         f"per method {SPREAD_FACTOR:g} x its measured cross-CPU spread, at least {FLOOR_BPM} bpm "

@@ -108,13 +108,15 @@ def _spread_lines(path: Path | None = None) -> list[str]:
     """The measured cross-CPU spread (leaderboards/baseline/spread.json, bench/gate_spread.py), if any."""
     import json
 
+    from benchmark.errors import ConfigError
+    from benchmark.leaderboard.gate import measured_spread
     from benchmark.paths import PROJECT_ROOT
 
     path = path or PROJECT_ROOT / "leaderboards" / "baseline" / "spread.json"
     try:
+        by_method = measured_spread(path)
         record = json.loads(path.read_text())
-        by_method = {m: float(v) for m, v in record["by_method"].items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ConfigError):
         return []
     per_method = ", ".join(f"{m} {v:.4f}" for m, v in sorted(by_method.items()))
     code = record.get("code_fingerprint", "?")
