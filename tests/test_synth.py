@@ -18,7 +18,14 @@ import yaml
 from benchmark.data.datasets import DATASETS, load_dataset
 from benchmark.data.datasets.synth import SynthPulse, read_recording, split_subjects
 from benchmark.data.synth.faces import TONE_NAMES
-from benchmark.data.synth.generate import MARKER, generate, is_complete, write_recording, write_video
+from benchmark.data.synth.generate import (
+    MARKER,
+    VIDEO_FILE,
+    generate,
+    is_complete,
+    write_recording,
+    write_video,
+)
 from benchmark.data.synth.physics import HR_LIMITS, PulseModel, sample_pulse_params
 from benchmark.data.synth.presets import PRESETS, get_preset
 from benchmark.data.synth.subjects import build_subject
@@ -82,11 +89,11 @@ def test_a_ladder_level_equal_to_still_is_the_still_recording(tmp_path):
     preset = get_preset("smoke", **{**TINY, "scenarios": ("still",)})
     a = write_recording(tmp_path, preset, 0, 1, "still")
     b = write_recording(tmp_path, preset, 0, 1, "motion-low")
-    np.testing.assert_array_equal(decode(a / "video.mkv"), decode(b / "video.mkv"))
+    np.testing.assert_array_equal(decode(a / VIDEO_FILE), decode(b / VIDEO_FILE))
     assert (a / "ppg.csv").read_bytes() == (b / "ppg.csv").read_bytes()
     c = write_recording(tmp_path, preset, 0, 1, "motion-high")
     assert (c / "ppg.csv").read_bytes() == (a / "ppg.csv").read_bytes()  # same heart rhythm
-    assert np.mean(decode(c / "video.mkv") != decode(a / "video.mkv")) > 0.02
+    assert np.mean(decode(c / VIDEO_FILE) != decode(a / VIDEO_FILE)) > 0.02
 
 
 def test_motion_is_aperiodic_and_grows_with_the_level():
@@ -108,11 +115,18 @@ def test_motion_is_aperiodic_and_grows_with_the_level():
     assert sway[0] == 0.0 and sway[1] < sway[2] < sway[3]
 
 
-def test_ffv1_round_trip_through_decord_is_pixel_exact(tmp_path):
+def test_master_round_trip_through_decord_and_the_reader_is_pixel_exact(tmp_path):
+    from benchmark.data.video import open_video
+
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, (7, 120, 160, 3), dtype=np.uint8)
-    write_video(tmp_path / "v.mkv", iter(frames), 30.0, 160, 120)
-    np.testing.assert_array_equal(decode(tmp_path / "v.mkv"), frames)
+    write_video(tmp_path / VIDEO_FILE, iter(frames), 30.0, 160, 120)
+    np.testing.assert_array_equal(decode(tmp_path / VIDEO_FILE), frames)
+    with open_video(tmp_path / VIDEO_FILE) as reader:  # PyAV, decoded to packed bgr0 (the window path)
+        assert (reader.num_frames, reader.fps) == (7, 30.0)
+        np.testing.assert_array_equal(np.concatenate(list(reader.iter_chunks(3))), frames)
+        chunk = next(reader.iter_frame_chunks(7))
+        np.testing.assert_array_equal(chunk.region(2, 13, 7, 41, 33), frames[2, 7:40, 13:54])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -158,7 +172,7 @@ def test_same_seed_is_identical_and_another_seed_differs(tmp_path):
     c = write_recording(tmp_path / "c", preset, 1, 1, "combined")
     assert (a / "ppg.csv").read_bytes() == (b / "ppg.csv").read_bytes()
     assert (a / "meta.json").read_bytes() == (b / "meta.json").read_bytes()
-    fa, fb, fc = decode(a / "video.mkv"), decode(b / "video.mkv"), decode(c / "video.mkv")
+    fa, fb, fc = decode(a / VIDEO_FILE), decode(b / VIDEO_FILE), decode(c / VIDEO_FILE)
     assert fa.shape == (60, 120, 160, 3)
     np.testing.assert_array_equal(fa, fb)
     assert (a / "ppg.csv").read_bytes() != (c / "ppg.csv").read_bytes()
@@ -188,13 +202,13 @@ def test_generation_is_cached_and_atomic(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == stamps  # nothing rewritten
     # An interrupted run (no marker, one recording missing) resumes with the missing one only.
     os.remove(folder / MARKER)
-    kept = folder / "s00-combined" / "video.mkv"
+    kept = folder / "s00-combined" / VIDEO_FILE
     kept_time = kept.stat().st_mtime_ns
     for f in (folder / "s01-combined").iterdir():
         f.unlink()
     (folder / "s01-combined").rmdir()
     generate(preset, seed=3, root=tmp_path, jobs=1)
-    assert (folder / MARKER).is_file() and (folder / "s01-combined" / "video.mkv").is_file()
+    assert (folder / MARKER).is_file() and (folder / "s01-combined" / VIDEO_FILE).is_file()
     assert kept.stat().st_mtime_ns == kept_time
     assert not list(folder.glob("*.tmp*"))
     # Data written by another generator version is not trusted: it is regenerated.
@@ -221,7 +235,7 @@ def test_two_processes_building_one_dataset_at_once_both_finish_with_the_same_by
     assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == ["s00-combined", "s01-combined"]
     alone = generate(get_preset("smoke", **TINY), seed=4, root=tmp_path / "alone", jobs=1)
     for rec in ("s00-combined", "s01-combined"):
-        assert np.array_equal(decode(folder / rec / "video.mkv"), decode(alone / rec / "video.mkv")), rec
+        assert np.array_equal(decode(folder / rec / VIDEO_FILE), decode(alone / rec / VIDEO_FILE)), rec
         for name in ("ppg.csv", "meta.json"):
             assert (folder / rec / name).read_bytes() == (alone / rec / name).read_bytes(), (rec, name)
 
@@ -230,7 +244,7 @@ def test_adapter_yields_recordings_with_truth_and_a_subject_disjoint_split(tmp_p
     recs = load_dataset("synth", tmp_path, preset="smoke", seed=5, jobs=1, **{**TINY, "subjects": 3})
     assert [r.id for r in recs] == ["s00-combined", "s01-combined", "s02-combined"]
     for r in recs:
-        assert r.dataset == "synth" and r.fps == 30.0 and r.video.suffix == ".mkv"
+        assert r.dataset == "synth" and r.fps == 30.0 and r.video.name == VIDEO_FILE
         assert {"scenario", "skin_tone", "motion", "lighting", "split", "ptt_offset_s"} <= set(r.tags)
         assert r.tags["scenario"] == "combined" and r.tags["lighting"] == "medium"
         assert r.tags["level_motion"] == "medium" and r.tags["level_skin"] == "subject"

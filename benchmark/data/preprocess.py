@@ -216,10 +216,11 @@ def _compressed(recording: Recording, level: CompressionLevel, encode_with: Sequ
     """The recording's video at `level`, encoded together with the `encode_with` levels not cached yet (one
     decode of the source for all of them); if that joint encode fails, `level` alone, so one codec that fails
     does not take the others down with it."""
-    if level.is_raw or not encode_with:
+    others = [other for other in map(get_level, encode_with) if not other.is_raw]  # raw is the source itself
+    if level.is_raw or not others:
         return compress_video(recording.video, level, fps=recording.fps)
     try:
-        return compress_levels(recording.video, [level, *encode_with], fps=recording.fps)[level.name]
+        return compress_levels(recording.video, [level, *others], fps=recording.fps)[level.name]
     except DataError as err:
         log.warning("%s: encoding the sweep's levels together failed (%s); encoding %s alone", recording.key,
                     err.problem, level.name)  # fmt: skip

@@ -116,9 +116,15 @@ class FrameEncoder(nn.Module):
             g = torch.sigmoid(self.appearance(appearance))
         else:
             g = torch.sigmoid(self.attention(f))
-        h, w = g.shape[-2:]
-        g = g * (h * w) / (2.0 * g.sum(dim=(2, 3), keepdim=True) + 1e-8)
-        return (f * g).mean(dim=(2, 3))
+        return attention_pool(f, g)
+
+
+def attention_pool(features: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Features [N, C, h, w] pooled to [N, C] under the mask g [N, 1, h, w], scaled to sum h*w/2 per frame
+    (TS-CAN's normalisation: the mask weighs skin against background without changing the features' scale)."""
+    h, w = g.shape[-2:]
+    g = g * (h * w) / (2.0 * g.sum(dim=(2, 3), keepdim=True) + 1e-8)
+    return (features * g).mean(dim=(2, 3))
 
 
 class TDMNet(nn.Module):
@@ -173,9 +179,7 @@ class TDMInference(nn.Module):
             g = torch.sigmoid(self.mask(channels_last(frames[..., 3:])))
         else:
             g = torch.sigmoid(self.attention(f))
-        gh, gw = g.shape[-2:]
-        g = g * (gh * gw) / (2.0 * g.sum(dim=(2, 3), keepdim=True) + 1e-8)
-        feats = (f * g).mean(dim=(2, 3)).reshape(b, t, -1).transpose(1, 2)
+        feats = attention_pool(f, g).reshape(b, t, -1).transpose(1, 2)
         return self.head(self.blocks(feats)).squeeze(1)
 
 

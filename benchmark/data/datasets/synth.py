@@ -19,7 +19,7 @@ import numpy as np
 
 from benchmark.data.datasets.base import Candidate, DatasetAdapter, DatasetLoad, register_dataset
 from benchmark.data.recording import Recording
-from benchmark.data.synth.generate import MARKER, dataset_dir, default_root, generate, is_complete
+from benchmark.data.synth.generate import MARKER, VIDEO_FILE, dataset_dir, default_root, generate, is_complete
 from benchmark.data.synth.presets import get_preset
 from benchmark.errors import ConfigError, DataError
 
@@ -48,8 +48,8 @@ def split_subjects(subjects: list[str], seed: int = 0) -> dict[str, str]:
 
 
 def read_recording(folder: Path) -> Recording:
-    """One SynthPulse recording folder (video.mkv, ppg.csv, meta.json) as a Recording."""
-    meta_file, ppg_file, video = folder / "meta.json", folder / "ppg.csv", folder / "video.mkv"
+    """One SynthPulse recording folder (video.avi, ppg.csv, meta.json) as a Recording."""
+    meta_file, ppg_file, video = folder / "meta.json", folder / "ppg.csv", folder / VIDEO_FILE
     for f in (meta_file, ppg_file, video):
         if not f.is_file():
             raise DataError(f, "missing SynthPulse file (delete the folder's COMPLETE.json to regenerate)")

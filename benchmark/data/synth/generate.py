@@ -3,7 +3,7 @@
 Layout (documented in docs/synthpulse.md):
     <root>/<preset>-seed<k>[-<overrides hash>]/
         COMPLETE.json                 written last, atomically: preset, seed, recordings, generator version
-        s03-motion/video.mkv          H.264 lossless RGB (libx264rgb, qp 0), one frame per 1/fps s
+        s03-motion/video.avi          lossless RGB (FFmpeg's HuffYUV variant, ffvhuff), one frame per 1/fps s
         s03-motion/ppg.csv            time_s,ppg at every frame timestamp (the reference PPG)
         s03-motion/meta.json          subject, tags, heart-rate truth, pulse-transit offset, physiology
 A recording folder appears only when complete (written as .tmp then renamed), so an interrupted run resumes.
@@ -29,8 +29,9 @@ import numpy as np
 from benchmark.data.synth.presets import PRESETS, Preset
 from benchmark.paths import atomic_write, cache_dir
 
-# bump when the output changes: older caches are regenerated (5: CPU-independent frames, H.264 RGB masters)
-GENERATOR_VERSION = 5
+# bump when the output changes: older caches are regenerated (5: CPU-independent frames, H.264 RGB masters;
+# 6: ffvhuff masters, the same pixels)
+GENERATOR_VERSION = 6
 MARKER = "COMPLETE.json"
 log = logging.getLogger(__name__)
 
@@ -107,20 +108,22 @@ def _write_recording_star(a):
     return write_recording(*a)
 
 
-# Lossless H.264 in RGB (libx264rgb at qp 0, 4:4:4 GBR planes): decoded bit for bit as rendered, like FFV1,
-# but decoded about twice as fast (0.8 vs 1.8 s for a 20 s 256x192 recording on one core) and encoded about
-# 2.7x as fast, 16 % larger. A sweep decodes every test video at least twice, so this is bench-all time.
-LOSSLESS_OPTIONS = {"qp": "0", "preset": "ultrafast", "threads": "1"}
+# Masters are lossless RGB in FFmpeg's HuffYUV variant (ffvhuff) in AVI: decoded bit for bit as rendered, to
+# packed bgr0 that the face stage reads without converting whole frames. Measured on a 20 s 256x192 recording,
+# one core: decode 0.54 ms a frame (libx264rgb qp 0: 1.40 ms, then a whole-frame GBR conversion; FFV1 about
+# 2.6 ms), encode 0.31 ms (0.98), 8 % larger (39 vs 36 MB). A sweep decodes every test video at least twice
+# (face stage, the codecs' one-pass encode), so this is bench-all time. Matroska does not take ffvhuff.
+VIDEO_FILE = "video.avi"
+LOSSLESS_CODEC = "ffvhuff"
 
 
 def write_video(path: Path, frames, fps: float, width: int, height: int) -> None:
-    """Stream RGB uint8 frames into a lossless H.264 RGB Matroska file, frame i at i / fps."""
+    """Stream RGB uint8 frames into a lossless RGB (ffvhuff) AVI file, frame i at i / fps."""
     import av
 
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264rgb", rate=Fraction(fps).limit_denominator(1001))
+        stream = container.add_stream(LOSSLESS_CODEC, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = width, height, "rgb24"
-        stream.options = dict(LOSSLESS_OPTIONS)
         for i, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame.pts = i
@@ -198,7 +201,7 @@ def write_recording(folder: Path, preset: Preset, seed: int, subject_index: int,
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     frames = parts.frames()
-    write_video(tmp / "video.mkv", frames, preset.fps, preset.width, preset.height)
+    write_video(tmp / VIDEO_FILE, frames, preset.fps, preset.width, preset.height)
 
     ppg = pulse.reference(times)
     lines = ["time_s,ppg"] + [f"{t:.6f},{v:.6f}" for t, v in zip(times, ppg)]
