@@ -4,6 +4,7 @@ instead of training, ignored by --retrain. Real (tiny) SynthPulse manifests and 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -184,6 +185,15 @@ def test_training_only_state_is_left_out_and_a_part_equal_to_another_entry_is_re
          "source_prefix": "net."}
     ]  # fmt: skip
     assert both.loads_from(both.verified()) and both.loads_from(both.weights)
+    # a database from another clone names that clone's copy: the same entry when its name and sha256 match
+    elsewhere = tmp_path / "clone" / "zoo"
+    elsewhere.mkdir(parents=True)
+    shutil.copy(both.weights, elsewhere / both.weights.name)
+    assert both.loads_from(elsewhere / both.weights.name)
+    assert both.loads_from(tmp_path / "gone" / "zoo" / both.weights.name)  # not readable here: by name
+    (elsewhere / both.weights.name).write_bytes(b"other weights")
+    assert not both.loads_from(elsewhere / both.weights.name)
+    assert not both.loads_from(tmp_path / "clone" / both.weights.name)  # not in a zoo folder
     full = load_state_dict_file(both.verified())
     assert full.keys() == stven.state_dict().keys()
     assert all(torch.equal(full[k], v) for k, v in stven.state_dict().items())

@@ -81,8 +81,18 @@ class ZooEntry:
         return cache_dir() / "zoo" / f"{self.method}-{self.meta['sha256'][:16]}.pt"
 
     def loads_from(self, path: str | Path) -> bool:
-        """Whether a checkpoint path is this entry's file (or its assembled copy)."""
-        return Path(path).resolve() in {self.weights.resolve(), self.assembled_path.resolve()}
+        """Whether a checkpoint path is this entry's file or its assembled copy. A database written in another
+        clone or on another machine records that clone's path: a file of this entry's name in a folder named
+        `zoo` (its sha256 checked where the file can be read here), or the assembled copy's name (which
+        carries the sha256), is this entry too."""
+        path = Path(path)
+        if path.resolve() in {self.weights.resolve(), self.assembled_path.resolve()}:
+            return True
+        if path.name == self.assembled_path.name:
+            return True
+        if path.name != self.weights.name or path.parent.name != "zoo":
+            return False
+        return not path.is_file() or file_sha256(path) == self.meta["sha256"]
 
     def _assembled(self, path: Path, parts: list[dict]) -> Path:
         state = torch.load(path, map_location="cpu", weights_only=True)
