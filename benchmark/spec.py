@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CROP_SIZE = 128  # face crops are cut and cached at this side; each method's input is resized from them
+CROP_SIZE = 128  # side of the face crops that per-frame means (classic methods) are taken over
 DEFAULT_BAND = (0.75, 2.5)  # Hz: 45-150 bpm, the heart-rate band of the estimators and the evaluation
 
 
@@ -30,3 +30,10 @@ class InputSpec:
     @property
     def channels(self) -> int:
         return 6 if self.inputs == "diff+standardized" else 3
+
+
+def crop_side(spec: InputSpec) -> int:
+    """The side a method's face crops are cut at, straight from the full-resolution box (as rPPG-Toolbox
+    does, so released weights see what they were trained on): the network's input size; CROP_SIZE for
+    methods that read per-frame means."""
+    return CROP_SIZE if spec.inputs == "rgb_mean" else int(spec.size)

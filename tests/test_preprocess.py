@@ -287,3 +287,47 @@ def test_a_codec_that_fails_does_not_take_the_others_down(clip, tmp_path, caplog
     entry = preprocess_recording(clip, "x264-crf28", size=64, cache_root=tmp_path, encode_with=[broken])
     assert entry.meta["level"] == "x264-crf28" and entry.frames.shape == (150, 64, 64, 3)
     assert "mpeg4-q0" in caplog.text and "encoding x264-crf28 alone" in caplog.text
+
+
+def test_other_crop_sides_are_cut_in_the_same_pass_from_the_full_resolution_box(clip, tmp_path):
+    """also_sizes (a sweep's other methods' sides) builds their entries in the decode that builds the asked
+    one: each the bytes of an entry built alone at its side (cut from the full-resolution window, not from
+    another side's crop); entries already cached are left alone; the asked entry is the same either way."""
+    sides = (64, 36, 20)
+    alone = {side: preprocess_recording(clip, size=side, cache_root=tmp_path / "alone") for side in sides}
+    decodes = preprocess.DECODE_COUNT["n"]
+    entry = preprocess_recording(clip, size=64, cache_root=tmp_path / "one", also_sizes=[36, 64, 20])
+    assert preprocess.DECODE_COUNT["n"] == decodes + 1 and not entry.cached
+    for side, single in alone.items():
+        built = preprocess_recording(clip, size=side, cache_root=tmp_path / "one")
+        assert built.cached and built.frames.shape == (150, side, side, 3)
+        np.testing.assert_array_equal(np.asarray(built.frames), np.asarray(single.frames))
+        np.testing.assert_array_equal(built.boxes, single.boxes)
+        assert built.meta["size"] == side
+    assert preprocess.DECODE_COUNT["n"] == decodes + 1
+    resized = cv2.resize(np.asarray(alone[64].frames[0]), (20, 20), interpolation=cv2.INTER_AREA)
+    assert not np.array_equal(resized, alone[20].frames[0])  # cut from the window, not from the 64-px crop
+    kept = preprocess_recording(clip, size=36, cache_root=tmp_path / "one")
+    preprocess_recording(clip, size=48, cache_root=tmp_path / "one", also_sizes=[36])
+    assert preprocess_recording(clip, size=36, cache_root=tmp_path / "one").path.stat().st_mtime_ns == (
+        kept.path.stat().st_mtime_ns
+    )
+    many = preprocess.preprocess_many([clip], size=30, cache_root=tmp_path / "many", also_sizes=[22])
+    assert many[clip.key].frames.shape[1] == 30
+    assert preprocess_recording(clip, size=22, cache_root=tmp_path / "many").cached
+
+
+def test_predict_and_the_sweep_cut_the_same_crops(clip, tmp_path):
+    """`predict` and a sweep cut a network's crops the same way (crop_side: the input's side, straight from
+    the box): the crops predict feeds a 72-px network are the sweep's cache entry for that side."""
+    from benchmark.evaluation.predict_cli import face_crops
+    from benchmark.methods import create_method
+    from benchmark.runner.evaluate import prepare_recordings
+    from benchmark.spec import CROP_SIZE, crop_side
+
+    physnet, pos = create_method("physnet", size=72, frames=32), create_method("pos")
+    assert crop_side(physnet.input_spec) == 72 and crop_side(pos.input_spec) == CROP_SIZE
+    crops, fps, _ = face_crops(clip.video, 72)
+    entry = prepare_recordings([clip], "raw", {}, size=crop_side(physnet.input_spec))[clip.key]
+    assert fps == entry.fps and entry.frames.shape == crops.shape
+    np.testing.assert_array_equal(np.asarray(entry.frames), crops)

@@ -24,7 +24,7 @@ from benchmark.data.preprocess import Preprocessed, load_entry, preprocess_recor
 from benchmark.data.recording import Recording
 from benchmark.data.transforms import normalize_frames, normalize_label
 from benchmark.errors import ConfigError, DataError
-from benchmark.spec import CROP_SIZE, InputSpec
+from benchmark.spec import InputSpec, crop_side
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,8 @@ class RPPGDataModule(pl.LightningDataModule):
         input_spec: the method's frames per chunk T, size, input and label normalisation.
         level: compression level of the test split (and of training unless train_level is given).
         face: face stage settings.
-        cache_size: side S of the cached crops (resized to input_spec.size on the fly).
+        cache_size: side S of the cached crops (resized to input_spec.size on the fly when it differs);
+            default: crop_side(input_spec), the input's own side cut from the full-resolution box.
         batch_size: chunks per batch (1 when input_spec.frames is None: whole recordings).
         stride: frames between chunk starts for training (default T // 2; validation uses T).
         num_workers: DataLoader workers.
@@ -237,7 +238,7 @@ class RPPGDataModule(pl.LightningDataModule):
         input_spec: InputSpec,
         level: str = "raw",
         face: FaceConfig | None = None,
-        cache_size: int = CROP_SIZE,
+        cache_size: int | None = None,
         batch_size: int = 4,
         stride: int | None = None,
         num_workers: int = 0,
@@ -257,7 +258,8 @@ class RPPGDataModule(pl.LightningDataModule):
         self.input_spec = input_spec
         self.level, self.train_level = level, train_level or level
         self.face = face or FaceConfig()
-        self.cache_size, self.stride, self.num_workers, self.seed = cache_size, stride, num_workers, seed
+        self.cache_size = crop_side(input_spec) if cache_size is None else int(cache_size)
+        self.stride, self.num_workers, self.seed = stride, num_workers, seed
         self.batch_size = 1 if input_spec.frames is None else batch_size
         self.cache_root, self.rebuild = cache_root, rebuild
         self.train_subjects = sorted({subject_of(r) for r in self.splits["train"]})

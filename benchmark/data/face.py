@@ -26,7 +26,7 @@ import threading
 import weakref
 import zipfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -234,6 +234,7 @@ class FaceChunk:
     crops: np.ndarray  # uint8 [n, S, S, 3]
     boxes: np.ndarray  # int32 [n, 4] (x, y, w, h) of the crop; -1 where no box was ever held
     face_missing: np.ndarray  # bool [n]
+    extra: dict[int, np.ndarray] = field(default_factory=dict)  # side -> uint8 [n, side, side, 3], same boxes
 
 
 class FaceTracker:
@@ -244,11 +245,14 @@ class FaceTracker:
         size: output side S.
         fps: frame rate (turns max_gap_s into frames).
         name: the recording or file, for errors.
+        extra_sizes: more sides to cut from the same windows (FaceChunk.extra): each is resized straight from
+            the full-resolution window, never from another side's crop.
     """
 
-    def __init__(self, config: FaceConfig, size: int, fps: float, name: str | Path):
+    def __init__(self, config: FaceConfig, size: int, fps: float, name: str | Path, extra_sizes=()):
         self.config = config
         self.size = size
+        self.extra_sizes = tuple(dict.fromkeys(int(s) for s in extra_sizes if int(s) != size))
         self.name = name
         self.detect = FACE_DETECTORS.get(config.detector)(config)
         self.max_gap = int(round(config.max_gap_s * fps))
@@ -307,6 +311,8 @@ class FaceTracker:
         x0, y0, side = crop_window(self.box, frames.height, frames.width)
         window = frames.region(i, x0, y0, side, side)  # only this window is converted to RGB
         out.crops[j] = cv2.resize(window, (self.size, self.size), interpolation=cv2.INTER_AREA)
+        for other, crops in out.extra.items():
+            crops[j] = cv2.resize(window, (other, other), interpolation=cv2.INTER_AREA)
         out.boxes[j] = (x0, y0, side, side)
 
     def process(self, frames: np.ndarray | FrameChunk, start: int) -> FaceChunk:
@@ -321,6 +327,7 @@ class FaceTracker:
             crops=np.zeros((n, self.size, self.size, 3), np.uint8),
             boxes=np.full((n, 4), -1, np.int32),
             face_missing=np.zeros(n, bool),
+            extra={side: np.zeros((n, side, side, 3), np.uint8) for side in self.extra_sizes},
         )
         for i in range(n):
             index = start + i

@@ -228,34 +228,42 @@ def _compressed(recording: Recording, level: CompressionLevel, encode_with: Sequ
 
 
 def _build(
-    recording: Recording, level: CompressionLevel, face: FaceConfig, size: int, tmp: Path, encode_with=()
-) -> dict:
-    """Streams the (compressed) video through the face stage into `tmp`; returns the manifest."""
+    recording: Recording, level: CompressionLevel, face: FaceConfig, tmps: dict[int, Path], encode_with=()
+) -> dict[int, dict]:
+    """Streams the (compressed) video through the face stage once, writing the crops of every side in `tmps`
+    (side -> temporary folder, the entry's own side first) from the same boxes; returns side -> manifest."""
     from benchmark.data.video import open_video
 
     compressed = _compressed(recording, level, encode_with)
     DECODE_COUNT["n"] += 1
-    tracker = FaceTracker(face, size, recording.fps, recording.video)
+    size, *extra = tmps
+    tracker = FaceTracker(face, size, recording.fps, recording.video, extra_sizes=extra)
     n = 0
     boxes, missing = [], []
-    with open_video(compressed.path, recording.fps) as reader, open(tmp / FRAMES, "wb") as out:
+    with contextlib.ExitStack() as stack:
+        reader = stack.enter_context(open_video(compressed.path, recording.fps))
+        outs = {side: stack.enter_context(open(tmp / FRAMES, "wb")) for side, tmp in tmps.items()}
         source = {"decoded": compressed.path.name, "width": reader.width, "height": reader.height}
         for chunk in prefetch(reader.iter_frame_chunks(CHUNK)):
             result = tracker.process(chunk, n)
-            out.write(result.crops.tobytes())
+            for side, out in outs.items():
+                out.write(memoryview(result.crops if side == size else result.extra[side]).cast("B"))
             boxes.append(result.boxes)
             missing.append(result.face_missing)
             n += len(chunk)
-        out.flush()
-        os.fsync(out.fileno())
+        for out in outs.values():
+            out.flush()
+            os.fsync(out.fileno())
     try:
         stats = tracker.finish()
     except NoFaceError as err:
         raise NoFaceError(recording.video, f"recording {recording.key}: {err.problem}") from None
-    _save_array(tmp, "ppg", recording.aligned_ppg(n).astype(np.float32))
-    _save_array(tmp, "boxes", np.concatenate(boxes))
-    _save_array(tmp, "face_missing", np.concatenate(missing))
-    return {
+    ppg, boxes, missing = (
+        recording.aligned_ppg(n).astype(np.float32),
+        np.concatenate(boxes),
+        np.concatenate(missing),
+    )
+    manifest = {
         "format": FORMAT_VERSION,
         "recording": recording.key,
         "subject": recording.subject,
@@ -266,12 +274,16 @@ def _build(
         "bits_per_pixel": compressed.bits_per_pixel,
         "kbps": compressed.kbps,
         "face": asdict(face),
-        "size": int(size),
         "n_frames": n,
         "fps": float(recording.fps),
         "faces": stats,
         **source,
     }
+    for tmp in tmps.values():
+        _save_array(tmp, "ppg", ppg)
+        _save_array(tmp, "boxes", boxes)
+        _save_array(tmp, "face_missing", missing)
+    return {side: {**manifest, "size": int(side)} for side in tmps}
 
 
 def _publish(tmp: Path, final: Path, root: Path, key: str, replace: bool) -> bool:
@@ -303,6 +315,7 @@ def preprocess_recording(
     cache_root: Path | None = None,
     rebuild: bool = False,
     encode_with: Sequence[str | CompressionLevel] = (),
+    also_sizes: Sequence[int] = (),
 ) -> Preprocessed:
     """Face crops of one recording at one compression level, from the cache or built once. Processes that
     share the cache (two sweeps) may build one entry at the same time: the first complete one stays.
@@ -316,6 +329,9 @@ def preprocess_recording(
         rebuild: build again even when a complete entry exists.
         encode_with: other levels to encode in the same pass over the source when `level` needs an encode
             (a sweep's levels: later cells find them cached). The entry is the same with or without them.
+        also_sizes: other crop sides whose entries are built in the same pass when the entry at `size` is
+            (a sweep's methods' sides, each cut straight from the full-resolution box); those already cached
+            are left alone. The entry is the same with or without them.
 
     Raises:
         DataError: unreadable video, ground truth not covering it; NoFaceError when no face is ever found.
@@ -331,25 +347,36 @@ def preprocess_recording(
             return entry
         if final.exists():
             log.warning("%s: cache entry %s is incomplete; rebuilding it", recording.key, final)
+    keys = {int(size): key}
+    for side in also_sizes:
+        other = cache_key(recording, level, face, int(side))
+        if int(side) not in keys and (rebuild or load_entry(root / other) is None):
+            keys[int(side)] = other
     root.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(root, key)
-    tmp = root / _temporary_name(key)
-    tmp.mkdir()
+    tmps: dict[int, Path] = {}
     try:
-        manifest = _build(recording, level, face, size, tmp, encode_with)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-        _fsync(tmp / MANIFEST)
-        _fsync(tmp)
-        published = _publish(tmp, final, root, key, replace=rebuild)
+        for side, side_key in keys.items():
+            _remove_stale_temporaries(root, side_key)
+            tmps[side] = root / _temporary_name(side_key)
+            tmps[side].mkdir()
+        manifests = _build(recording, level, face, tmps, encode_with)
+        published = {}
+        for side, tmp in tmps.items():
+            (tmp / MANIFEST).write_text(json.dumps(manifests[side], indent=1))
+            _fsync(tmp / MANIFEST)
+            _fsync(tmp)
+            published[side] = _publish(tmp, root / keys[side], root, keys[side], replace=rebuild)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        for tmp in tmps.values():
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if not published:  # another process (a sweep sharing the cache) finished the same entry first
-        shutil.rmtree(tmp, ignore_errors=True)
+    for side, tmp in tmps.items():
+        if not published[side]:  # another process (a sweep sharing the cache) finished the same entry first
+            shutil.rmtree(tmp, ignore_errors=True)
     entry = load_entry(final)
     if entry is None:
         raise DataError(final, "preprocessed entry unreadable right after writing it")
-    entry.cached = not published
+    entry.cached = not published[int(size)]
     return entry
 
 
@@ -396,9 +423,13 @@ def _rebuilt(value) -> BaseException:
     return value
 
 
-def _build_in_worker(recording, level, face, size, cache_root, rebuild, encode_with) -> tuple[str, object]:
+def _build_in_worker(
+    recording, level, face, size, cache_root, rebuild, encode_with, also_sizes
+) -> tuple[str, object]:
     try:
-        entry = preprocess_recording(recording, level, face, size, cache_root, rebuild, encode_with)
+        entry = preprocess_recording(
+            recording, level, face, size, cache_root, rebuild, encode_with, also_sizes
+        )
     except Exception as err:  # noqa: BLE001 - one bad recording fails alone, in the parent's result
         return "error", _portable(err)
     return "ok", (str(entry.path), entry.cached)
@@ -413,6 +444,7 @@ def preprocess_many(
     cache_root: Path | None = None,
     rebuild: bool = False,
     encode_with: Sequence[str | CompressionLevel] = (),
+    also_sizes: Sequence[int] = (),
 ) -> dict[str, Preprocessed | BaseException]:
     """preprocess_recording for many recordings, `workers` at a time in worker processes.
 
@@ -426,7 +458,7 @@ def preprocess_many(
         workers: processes; 1 builds them one after another in this process. Default: default_workers()
             ($RPPG_PREPROCESS_WORKERS, else one per core, at most 4) when there are at least
             POOL_MIN_PIXEL_FRAMES to build, else 1 (starting workers would cost more than it saves).
-        level, face, size, cache_root, rebuild, encode_with: as preprocess_recording.
+        level, face, size, cache_root, rebuild, encode_with, also_sizes: as preprocess_recording.
 
     Returns:
         recording key -> its Preprocessed, or the exception building it raised (a recording that fails does
@@ -454,12 +486,14 @@ def preprocess_many(
         workers = default_workers() if _pixel_frames(todo) >= POOL_MIN_PIXEL_FRAMES else 1
     workers = min(max(1, int(workers)), len(todo))
     if workers > 1:
-        results.update(_build_in_pool(todo, level, face, size, root, rebuild, workers, encode_with))
+        results.update(
+            _build_in_pool(todo, level, face, size, root, rebuild, workers, encode_with, also_sizes)
+        )
         todo = [r for r in todo if r.key not in results]
     for recording in todo:  # one worker, or what a broken pool left
         try:
             results[recording.key] = preprocess_recording(
-                recording, level, face, size, root, rebuild, encode_with
+                recording, level, face, size, root, rebuild, encode_with, also_sizes
             )
         except Exception as err:  # noqa: BLE001 - one bad recording fails alone
             results[recording.key] = err
@@ -482,7 +516,7 @@ def _pixel_frames(recordings: Sequence[Recording]) -> float:
 
 
 def _build_in_pool(
-    todo, level, face, size, root, rebuild, workers, encode_with=()
+    todo, level, face, size, root, rebuild, workers, encode_with=(), also_sizes=()
 ) -> dict[str, Preprocessed | BaseException]:
     threads = max(1, available_cores() // workers)
     done: dict[str, Preprocessed | BaseException] = {}
@@ -491,7 +525,7 @@ def _build_in_pool(
         with ProcessPoolExecutor(
             workers, mp_context=context, initializer=_worker_init, initargs=(threads,)
         ) as pool:
-            args = (level, face, size, root, rebuild, tuple(encode_with))
+            args = (level, face, size, root, rebuild, tuple(encode_with), tuple(also_sizes))
             futures = {pool.submit(_build_in_worker, r, *args): r for r in todo}
             for future in as_completed(futures):
                 recording = futures[future]

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.spec import CROP_SIZE, DEFAULT_BAND
+from benchmark.spec import DEFAULT_BAND, crop_side
 
 FACE_CHUNK = 128  # frames decoded and cropped at a time: memory stays flat whatever the video's length
 WINDOW_S = 10.0  # windowed heart rate: window length ...
@@ -251,11 +251,11 @@ def frames_bar(total: int, label: str):
 def face_crops(video: Path, size: int, fps: float | None = None) -> tuple[np.ndarray, float, dict]:
     """uint8 face crops [N, size, size, 3] of the whole video, its frame rate, and face statistics.
 
-    The sweep's tracker and FaceConfig, with the box resized straight to the method's side (as rPPG-Toolbox
-    does, so its weights see what they were trained on). The sweep instead caches crops at CROP_SIZE and
-    resizes those: on the real PhysRecorder clip PhysNet (PURE weights) reads 70.73 bpm from direct 72-px
-    crops and 59.19 from 128-px crops resized to 72 (70.94 via 144 px, 101.37 via 216 px), so the two paths
-    are not yet one; see the session notes."""
+    The sweep's tracker and FaceConfig, with the box resized straight to `size` (crop_side: the network's
+    input, as rPPG-Toolbox does, so its weights see what they were trained on): the crops the sweep's cache
+    holds for the same video and side (tested). Through a 128-px intermediate instead, PhysNet (PURE weights)
+    read 59.19 bpm on the real PhysRecorder clip where direct 72-px crops give 70.73 (70.94 via 144 px,
+    101.37 via 216 px)."""
     from benchmark.data.face import FaceConfig, FaceTracker
     from benchmark.data.video import open_video
 
@@ -287,11 +287,7 @@ def predict_video(video: Path, method: str = "pos", weights: Path | None = None,
     module = build_method(method, weights)
     fps, n_frames = probe_video(video, options.get("fps"))
     check_length(video, fps, n_frames, band, module.input_spec.frames, method)
-    # per-frame means (classic methods) over CROP_SIZE crops, as the sweep takes them; networks' inputs
-    # straight at their side (see face_crops)
-    spec = module.input_spec
-    size = CROP_SIZE if spec.inputs == "rgb_mean" else spec.size
-    crops, fps, face = face_crops(video, size, options.get("fps"))
+    crops, fps, face = face_crops(video, crop_side(module.input_spec), options.get("fps"))
     bvp = predict_bvp(module, crops, fps, source=video)
     kw = {"band": band, "estimator": options.get("estimator", "fft")}
     result = {"hr_bpm": None, "method": method, "n_frames": int(len(bvp)), "fps": fps}

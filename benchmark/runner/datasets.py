@@ -89,19 +89,21 @@ class DatasetCache:
         else:
             train, val = self._split(cell.train_set, self.sweep.split.get("train_val", CROSS_TRAIN_VAL))
         train, val = [r for r in train if not is_failed(r)], [r for r in val if not is_failed(r)]
-        self._prepare([*train, *val], cell.train_level)
+        from benchmark.runner.evaluate import crop_side_hint
+
+        self._prepare([*train, *val], cell.train_level, crop_side_hint(cell))
         return train, val
 
-    def _prepare(self, recordings: list, level: str) -> None:
-        """Builds the recordings' preprocessed entries on every core (preprocess_many), once per set and
-        level, before the datamodule reads them one by one (then cache hits)."""
-        key = (level, tuple(r.key for r in recordings))
+    def _prepare(self, recordings: list, level: str, side: int) -> None:
+        """Builds the recordings' preprocessed entries at crop side `side` on every core (preprocess_many),
+        once per set, level and side, before the datamodule reads them one by one (then cache hits)."""
+        key = (level, side, tuple(r.key for r in recordings))
         if key in self._prepared or not recordings:
             return
         self._prepared.add(key)
         from benchmark.runner.evaluate import prepare_recordings
 
-        prepare_recordings(recordings, level, self.sweep.face)
+        prepare_recordings(recordings, level, self.sweep.face, size=side)
 
     def test_recordings(self, cell: Cell) -> list:
         """The cell's test recordings, the failed ones (FailedRecording) among them, sorted by key."""

@@ -16,7 +16,7 @@ import numpy as np
 from benchmark.errors import BenchmarkError
 from benchmark.results.store import WHOLE, CellResult, Prediction
 from benchmark.runner.cells import Cell
-from benchmark.spec import CROP_SIZE
+from benchmark.spec import CROP_SIZE, crop_side
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,8 @@ def predict_recording(cell: Cell, module, recording, prepared=None) -> list[Pred
         if isinstance(prepared, Preprocessed):
             pre = prepared
         else:
-            pre = preprocess_recording(recording, cell.level, face_config(cell.sweep.face), CROP_SIZE)
+            side = crop_side(module.input_spec)
+            pre = preprocess_recording(recording, cell.level, face_config(cell.sweep.face), side)
         module.set_input_level(cell.level)
         # predict_bvp already integrates difference-signal outputs: the BVP here is a pulse wave
         bvp = predict_bvp(
@@ -78,10 +79,13 @@ def predict_recording(cell: Cell, module, recording, prepared=None) -> list[Pred
     return [Prediction(key, subject, *row) for row in rows]
 
 
-def prepare_recordings(recordings: list, level: str, face_options: dict, encode_with=()) -> dict:
-    """The preprocessed entries of `recordings` at `level`, built on every core (preprocess_many: a pool of
-    worker processes) the first time a dataset is needed at that level; cache hits cost a manifest read.
-    `encode_with`: the sweep's other levels, encoded in the same pass over each video (one decode for all).
+def prepare_recordings(
+    recordings: list, level: str, face_options: dict, encode_with=(), size: int = CROP_SIZE, also_sizes=()
+) -> dict:
+    """The preprocessed entries of `recordings` at `level` and crop side `size`, built on every core
+    (preprocess_many: a pool of worker processes) the first time a dataset is needed at that level; cache hits
+    cost a manifest read. `encode_with`: the sweep's other levels, encoded in the same pass over each video
+    (one decode for all); `also_sizes`: the sweep's other crop sides, cut in the same pass.
     Returns key -> entry or the error building it; recordings the dataset could not load are left out."""
     from benchmark.data.datasets.base import FailedRecording
     from benchmark.data.preprocess import preprocess_many
@@ -89,7 +93,26 @@ def prepare_recordings(recordings: list, level: str, face_options: dict, encode_
     good = [r for r in recordings if not isinstance(r, FailedRecording)]
     if not good:
         return {}
-    return preprocess_many(good, level, face_config(face_options), CROP_SIZE, encode_with=encode_with)
+    face = face_config(face_options)
+    return preprocess_many(good, level, face, size, encode_with=encode_with, also_sizes=also_sizes)
+
+
+def crop_side_hint(cell: Cell) -> int:
+    """The side `cell`'s method will read crops at, told from its release or recipe without building it (a
+    hint for building every side in one pass; the side used is the built module's, crop_side)."""
+    from benchmark.methods.config import split_recipe
+    from benchmark.methods.weights import RELEASES
+
+    if cell.method in RELEASES:
+        return int(RELEASES.get(cell.method).factory.get("size", CROP_SIZE))
+    if not cell.trains:
+        return CROP_SIZE
+    return int(split_recipe(cell.recipe)[0].get("size", CROP_SIZE))
+
+
+def crop_sides(cells: list[Cell]) -> tuple[int, ...]:
+    """Every crop side the cells will read, each once."""
+    return tuple(sorted({crop_side_hint(cell) for cell in cells}))
 
 
 def face_config(options: dict):
@@ -99,13 +122,21 @@ def face_config(options: dict):
 
 
 def evaluate_cell(
-    cell: Cell, module, recordings: list, provenance: dict, on_recording: Callable[[], None] | None = None
+    cell: Cell,
+    module,
+    recordings: list,
+    provenance: dict,
+    on_recording: Callable[[], None] | None = None,
+    also_sizes=(),
 ) -> CellResult:
-    """The cell's result: per-recording predictions plus the metrics scored from them."""
+    """The cell's result: per-recording predictions plus the metrics scored from them. Crops are cut at the
+    module's side (crop_side); `also_sizes`: the other cells' sides, cut in the same pass when it runs."""
     from benchmark.results.scoring import score
 
     predictions: list[Prediction] = []
-    prepared = prepare_recordings(recordings, cell.level, cell.sweep.face, cell.sweep.compression)
+    side = crop_side(module.input_spec)
+    sweep = cell.sweep
+    prepared = prepare_recordings(recordings, cell.level, sweep.face, sweep.compression, side, also_sizes)
     for recording in recordings:
         predictions += predict_recording(cell, module, recording, prepared.get(recording.key))
         if on_recording:

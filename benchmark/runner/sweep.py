@@ -238,8 +238,12 @@ class CellRunner:
         self.trainer.report = progress.note
         self.twins: dict[tuple, CellResult] = {}  # done cells of this run by what they compute (twin_key)
         self.models: dict[str, tuple | None] = {}  # training key -> twin_key: built once, not per cell
+        self.sides: tuple[int, ...] = ()  # crop sides of the cells being run (crop_sides)
 
     def run(self, cells: list[Cell], deliver) -> None:
+        from benchmark.runner.evaluate import crop_sides
+
+        self.sides = crop_sides(cells)  # the first cell of a test set and level cuts them all in one pass
         for cell in cells:
             t0 = time.perf_counter()
             prov = provenance()
@@ -263,7 +267,8 @@ class CellRunner:
         if key in self.twins:
             return twin_result(cell, self.twins[key], prov)
         module = self.trainer.module_for(cell)
-        result = evaluate_cell(cell, module, test, prov, on_recording=self.progress.recording_done)
+        done = self.progress.recording_done
+        result = evaluate_cell(cell, module, test, prov, on_recording=done, also_sizes=self.sides)
         if key and result.status == "done":
             self.twins[key] = result
         return result
