@@ -202,20 +202,33 @@ def child_dataset(video: Path, seconds: int, n: int, repeats: int) -> dict:
 
     recordings = dataset_recordings(video, n, seconds)
     rates: dict[int, list[float]] = {1: [], 2: []}
+    cores: dict[int, list[float]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory() as tmp:
         preprocess_many(recordings[:1], "raw", face_config(), 128, 1, Path(tmp), rebuild=True)  # warm-up
         for _ in range(repeats):
             for workers in rates:
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), cpu_seconds()
                 done = preprocess_many(
                     recordings, "raw", face_config(), 128, workers, Path(tmp), rebuild=True
                 )
-                elapsed = time.perf_counter() - start
+                elapsed, cpu = time.perf_counter() - start, cpu_seconds() - cpu
                 bad = [k for k, v in done.items() if isinstance(v, BaseException)]
                 if bad:
                     raise SystemExit(f"recordings failed: {bad}: {done[bad[0]]}")
                 rates[workers].append(sum(len(v) for v in done.values()) / elapsed)
-    return {"recordings": n, "frames": n * seconds * FPS, "rates": {str(k): v for k, v in rates.items()}}
+                cores[workers].append(cpu / elapsed)
+    return {
+        "recordings": n,
+        "frames": n * seconds * FPS,
+        "rates": {str(k): v for k, v in rates.items()},
+        "cores": {str(k): v for k, v in cores.items()},
+    }
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (a pool's workers, once it has shut down)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def child_toolbox(video: Path, toolbox: Path) -> dict:
@@ -307,6 +320,14 @@ def report_dataset(row: dict) -> None:
         runs = ", ".join(f"{v:.0f}" for v in row["rates"][k])
         print(f"  {k} worker{'s' if k != '1' else ' '}: {median:7.1f} frames/s (median; runs {runs})")
     print(f"ratio 2 workers / 1 worker: {two / one:.2f}  (target >= 1.6)")
+    if "cores" in row:
+        used = {k: float(np.median(v)) for k, v in row["cores"].items()}
+        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        print(
+            f"  cores busy: 1 worker {used['1']:.2f} (its decode thread overlaps the face stage), 2 workers "
+            f"{used['2']:.2f}; with {available} cores, 2 workers can reach at most "
+            f"{min(2.0, available / used['1']):.2f}x the 1-worker rate"
+        )
 
 
 def report_toolbox(row: dict, ours: float) -> None:

@@ -259,3 +259,38 @@ def test_a_method_that_computes_what_another_did_reuses_its_predictions(tmp_path
         strip = lambda rows: [{k: v for k, v in r.items() if k != "cell_key"} for r in rows]  # noqa: E731
         assert strip(store.predictions(teacher["key"])) == strip(store.predictions(physnet["key"]))
         assert teacher["metrics"] == physnet["metrics"] and teacher["key"] != physnet["key"]
+
+
+def test_every_crop_side_of_the_sweep_is_cut_in_one_pass(tmp_path, monkeypatch):
+    """A classic method (128-px crops for its means) and a network (crops at its input side) in one sweep:
+    the first cell to need a test recording builds both sides from one decode, whichever unit it is in."""
+    from benchmark.cli import main
+    from benchmark.data import preprocess
+    from benchmark.methods.config import load_recipe
+    from benchmark.spec import CROP_SIZE
+
+    monkeypatch.setenv("RPPG_ZOO_DIR", str(tmp_path / "zoo"))
+    side = int(load_recipe("physnet", "smoke")["size"])
+    assert side != CROP_SIZE
+    builds, build = [], preprocess._build
+
+    def spy(recording, level, face, tmps, encode_with=()):
+        builds.append((recording.key, tuple(tmps)))
+        return build(recording, level, face, tmps, encode_with)
+
+    monkeypatch.setattr(preprocess, "_build", spy)
+    path = smoke_training_sweep(tmp_path / "t.yaml", "t", tmp_path / "manifests", ["pos", "physnet"])
+    assert (
+        main(
+            ["run", "--sweep", str(path), "--db", str(tmp_path / "t.sqlite"), "--no-tables", "--no-progress"]
+        )
+        == 0
+    )
+    with ResultStore(tmp_path / "t.sqlite") as store:
+        tested = {p["recording"] for c in store.cells() for p in store.predictions(c["key"], whole_only=True)}
+    assert tested and all(c["status"] == "done" for c in ResultStore(tmp_path / "t.sqlite").cells())
+    by_recording = {}
+    for key, sides in builds:
+        by_recording.setdefault(key, []).append(sides)
+    for key in tested:  # one pass, both sides, for every test recording
+        assert by_recording[key] == [(CROP_SIZE, side)] or by_recording[key] == [(side, CROP_SIZE)], key

@@ -5,7 +5,8 @@ memmap), the PPG aligned to the frames, the crop boxes, the face_missing flags a
 hashes the recording, its source bytes, its ground truth (a corrected PPG file or shifted timestamps must
 not be served the old label), the compression level, the face config and S. An entry is built in
 a temporary folder, fsynced, its manifest written last, then renamed into place: a killed run leaves only a
-temporary folder, never an entry that a later run would trust.
+temporary folder, never an entry that a later run would trust. One pass can build the entries of several
+sides S (`also_sizes`), each resized straight from the full-resolution window.
 """
 
 from __future__ import annotations

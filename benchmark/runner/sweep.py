@@ -224,6 +224,7 @@ class SweepWork:
     work_dir: Path
     recipe_errors: dict = field(default_factory=dict)  # method -> why its recipe did not load
     use_zoo: bool = True
+    crop_sides: tuple[int, ...] = ()  # every crop side the sweep's cells read (evaluate.crop_sides)
 
 
 class CellRunner:
@@ -243,7 +244,9 @@ class CellRunner:
     def run(self, cells: list[Cell], deliver) -> None:
         from benchmark.runner.evaluate import crop_sides
 
-        self.sides = crop_sides(cells)  # the first cell of a test set and level cuts them all in one pass
+        # the first cell of a test set and level cuts every side of the sweep in one pass (a unit holds one
+        # model's cells: its own sides alone would cost a face-stage pass per side)
+        self.sides = tuple(sorted({*self.work.crop_sides, *crop_sides(cells)}))
         for cell in cells:
             t0 = time.perf_counter()
             prov = provenance()
@@ -346,7 +349,10 @@ def run_sweep(
     driver = Driver(store, data, bar, sink)
     executor = EXECUTORS.get(sweep.executor)(executor_options or ExecutorOptions())
     try:
-        executor.run(training_units(todo), SweepWork(sweep, work, recipe_errors, use_zoo), driver)
+        from benchmark.runner.evaluate import crop_sides
+
+        sweep_work = SweepWork(sweep, work, recipe_errors, use_zoo, crop_sides(todo))
+        executor.run(training_units(todo), sweep_work, driver)
     finally:
         bar.stop()
     counts = {"cells": len(cells), "skipped": len(cells) - len(todo), **driver.counts}
