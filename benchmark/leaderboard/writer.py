@@ -100,7 +100,8 @@ def write_leaderboards(
         written += [eff_md, eff_csv]
         index.append(("efficiency", [eff_md, eff_csv]))
     readme = out / "README.md"
-    readme.write_text(_readme(index, _provenance(store), efficiency, extra_notes or []))
+    releases = _release_lines(entries)
+    readme.write_text(_readme(index, _provenance(store), efficiency, extra_notes or [], releases))
     return [*written, readme]
 
 
@@ -133,7 +134,25 @@ def _spread_lines(path: Path | None = None) -> list[str]:
     ]
 
 
-def _readme(index, prov: dict, efficiency: list[dict], notes: list[str]) -> str:
+def _release_lines(entries: list[dict]) -> list[str]:
+    """A section naming each released model the boards show: training set, source, file, digest, licence."""
+    from benchmark.methods.weights import RELEASES
+
+    names = sorted({e["method"] for e in entries if e["method"] in RELEASES})
+    if not names:
+        return []
+    lines = ["## Released weights", ""]
+    for name in names:
+        release = RELEASES.get(name)
+        lines.append(
+            f"- `{name}`: {release.label}, trained on {release.train_set} by {release.source}; "
+            f"{release.url} (sha256 {release.sha256}); licence: {release.licence}. Not copied into this "
+            "repository: fetched on first use or read from `RPPG_WEIGHTS_DIR`."
+        )
+    return [*lines, ""]
+
+
+def _readme(index, prov: dict, efficiency: list[dict], notes: list[str], releases=()) -> str:
     hosts = sorted({f"{r['device']}: {r['host']}" for r in efficiency if not r.get("estimated")})
     lines = [
         "# Leaderboards",
@@ -156,6 +175,7 @@ def _readme(index, prov: dict, efficiency: list[dict], notes: list[str]) -> str:
         *[f"- {n}" for n in notes],
         "",
         *_spread_lines(),
+        *releases,
         "## Files",
         "",
     ]
