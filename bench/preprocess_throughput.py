@@ -9,7 +9,8 @@
 3. A dataset of 8 recordings (20 s each) with `preprocess_many`, 1 worker against 2 workers, alternately.
    Target: 2 workers >= 1.6x the rate of 1.
 4. Peak memory of preprocessing a 1-minute and a 5-minute video, each in a fresh subprocess: ru_maxrss and
-   VmHWM. Target: both under 300 MB, within 20% of each other.
+   VmHWM, with a preprocessing worker's imports and with a sweep process's (torch and Lightning too). Target:
+   both under 300 MB, within 20% of each other.
 5. With --toolbox PATH (an rPPG-Toolbox checkout): its own path on the same 60 s video in a fresh process
    (UBFCrPPGLoader.read_video, then BaseLoader.preprocess with Haar every 30 frames, 1.5x box, 128x128,
    DiffNormalized, 128-frame chunks, saved as .npy), frames/s and peak memory.
@@ -269,13 +270,18 @@ def child_toolbox(video: Path, toolbox: Path) -> dict:
     return {"frames": len(frames), "seconds": elapsed, "peak": peak_mib()}
 
 
-def child_memory(video: Path, seconds: int) -> dict:
-    import cv2  # noqa: F401 - the imports a real run has (torch, Lightning, decoders)
+def child_memory(video: Path, seconds: int, imports: str) -> dict:
+    """Peak memory of building one entry after `imports`: "worker" (what a preprocess_many worker process
+    loads: the decoders and OpenCV) or "run" (a sweep's process: torch, Lightning, decoders as well)."""
+    import cv2  # noqa: F401
 
-    from benchmark.data import datamodule  # noqa: F401
+    from benchmark.data import preprocess  # noqa: F401
     from benchmark.data.video import import_decord
 
-    import_decord()
+    if imports == "run":
+        from benchmark.data import datamodule  # noqa: F401
+
+        import_decord()
     before = peak_mib()
     with tempfile.TemporaryDirectory() as tmp:
         n, t, _ = pipeline(video, seconds, Path(tmp))
@@ -338,19 +344,24 @@ def report_toolbox(row: dict, ours: float) -> None:
     )
 
 
-def report_memory(rows: dict[int, dict]) -> None:
+def report_memory(rows: dict[int, dict], imports: str) -> None:
     for seconds, row in rows.items():
-        peak, imports = row["peak"], row["imports"]
+        peak, before = row["peak"], row["imports"]
         print(
-            f"peak memory, {seconds // 60}-minute video ({row['frames']} frames): "
+            f"peak memory ({imports} imports), {seconds // 60}-minute video ({row['frames']} frames): "
             f"ru_maxrss {peak['ru_maxrss']:.0f} MiB, "
-            f"VmHWM {peak['vmhwm']:.0f} MiB (after imports {imports['ru_maxrss']:.0f} MiB; "
+            f"VmHWM {peak['vmhwm']:.0f} MiB (after imports {before['ru_maxrss']:.0f} MiB; "
             f"{row['frames'] / row['seconds']:.0f} frames/s)"
         )
     short, long = (rows[s]["peak"]["ru_maxrss"] for s in sorted(rows))
     print(
         f"ratio 5-minute / 1-minute peak ru_maxrss: {long / short:.3f}  (target: < 300 MB each, within 20%)"
     )
+
+
+def measure_memory(videos: dict[int, Path]) -> None:
+    for imports in ("worker", "run"):  # a pool worker builds the entries; a sweep's process has torch too
+        report_memory({s: run_child("memory", str(v), str(s), imports) for s, v in videos.items()}, imports)
 
 
 def main() -> int:
@@ -361,6 +372,7 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "rppg_bench_preprocess")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--memory-only", action="store_true", help="only the peak-memory measurement")
     parser.add_argument("--skip-dataset", action="store_true")
     parser.add_argument("--profile-top", type=int, default=15, help="profile entries to print (0: none)")
     parser.add_argument("--toolbox", type=Path, help="an rPPG-Toolbox checkout: also time its own path")
@@ -380,7 +392,7 @@ def main() -> int:
         jobs = {
             "make": lambda: make_video(Path(rest[0]), Path(rest[1]), int(rest[2])) or {},
             "throughput": lambda: child_throughput(Path(rest[0]), int(rest[1]), int(rest[2])),
-            "memory": lambda: child_memory(Path(rest[0]), int(rest[1])),
+            "memory": lambda: child_memory(Path(rest[0]), int(rest[1]), rest[2]),
             "profile": lambda: child_profile(Path(rest[0]), int(rest[1]), int(rest[2])),
             "dataset": lambda: child_dataset(Path(rest[0]), int(rest[1]), int(rest[2]), int(rest[3])),
             "toolbox": lambda: child_toolbox(Path(rest[0]), Path(rest[1])),
@@ -396,6 +408,9 @@ def main() -> int:
     for seconds, video in videos.items():
         if not video.exists():
             run_child("make", str(args.video), str(video), str(seconds))
+    if args.memory_only:
+        measure_memory(videos)
+        return 0
     throughput = run_child("throughput", str(videos[60]), "60", str(args.repeats))
     report_throughput(throughput)
     if args.profile_top:
@@ -412,7 +427,7 @@ def main() -> int:
         except SystemExit as err:  # its imports (scikit-learn, ...) may be missing here: say so, go on
             print(f"rPPG-Toolbox path not measured: {str(err).strip().splitlines()[-1]}")
     if not args.skip_memory:
-        report_memory({s: run_child("memory", str(v), str(s)) for s, v in videos.items()})
+        measure_memory(videos)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
     return 0
 
