@@ -270,6 +270,7 @@ def test_every_crop_side_of_the_sweep_is_cut_in_one_pass(tmp_path, monkeypatch):
     from benchmark.spec import CROP_SIZE
 
     monkeypatch.setenv("RPPG_ZOO_DIR", str(tmp_path / "zoo"))
+    monkeypatch.setenv("RPPG_CACHE_DIR", str(tmp_path / "cache"))  # entries other tests built would be hits
     side = int(load_recipe("physnet", "smoke")["size"])
     assert side != CROP_SIZE
     builds, build = [], preprocess._build
