@@ -110,7 +110,7 @@ def _spread_lines(path: Path | None = None) -> list[str]:
     import json
 
     from benchmark.errors import ConfigError
-    from benchmark.leaderboard.gate import measured_spread
+    from benchmark.leaderboard.gate import SPREAD_FACTOR, measured_spread
     from benchmark.paths import PROJECT_ROOT
 
     path = path or PROJECT_ROOT / "leaderboards" / "baseline" / "spread.json"
@@ -129,7 +129,7 @@ def _spread_lines(path: Path | None = None) -> list[str]:
         f"largest |MAE difference| per method, bpm: {per_method} (code {code}). Test videos, encodes and "
         "the face stage give the same bytes, so classic methods reproduce exactly; a learned method's spread "
         "comes from its own arithmetic (trained in the smoke sweep; the zoo's models here are only run). The "
-        "CI gate allows 3 times each method's spread.",
+        f"CI gate allows {SPREAD_FACTOR:g} times each method's spread.",
         "",
     ]
 

@@ -239,14 +239,8 @@ class CellRunner:
         self.trainer.report = progress.note
         self.twins: dict[tuple, CellResult] = {}  # done cells of this run by what they compute (twin_key)
         self.models: dict[str, tuple | None] = {}  # training key -> twin_key: built once, not per cell
-        self.sides: tuple[int, ...] = ()  # crop sides of the cells being run (crop_sides)
 
     def run(self, cells: list[Cell], deliver) -> None:
-        from benchmark.runner.evaluate import crop_sides
-
-        # the first cell of a test set and level cuts every side of the sweep in one pass (a unit holds one
-        # model's cells: its own sides alone would cost a face-stage pass per side)
-        self.sides = tuple(sorted({*self.work.crop_sides, *crop_sides(cells)}))
         for cell in cells:
             t0 = time.perf_counter()
             prov = provenance()
@@ -270,8 +264,10 @@ class CellRunner:
         if key in self.twins:
             return twin_result(cell, self.twins[key], prov)
         module = self.trainer.module_for(cell)
-        done = self.progress.recording_done
-        result = evaluate_cell(cell, module, test, prov, on_recording=done, also_sizes=self.sides)
+        # the first cell of a test set and level cuts every side of the sweep in one pass (a unit holds one
+        # model's cells: its own sides alone would cost a face-stage pass per side)
+        done, sides = self.progress.recording_done, self.work.crop_sides
+        result = evaluate_cell(cell, module, test, prov, on_recording=done, also_sizes=sides)
         if key and result.status == "done":
             self.twins[key] = result
         return result
