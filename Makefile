@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 MEDIAPIPE_WHEEL ?= mediapipe==0.10.21
 FACE_MODEL := $(VENV)/share/rppg-benchmark/face_detection_short_range.tflite
 
-.PHONY: install test test-fast lint format bench-all bench-ladder bench-retrain bench-smoke zoo gate readme clean-cache
+.PHONY: install test test-fast lint format bench-all bench-ladder bench-retrain bench-smoke seed-claims zoo gate readme clean-cache
 
 install: $(STAMP) $(FACE_MODEL)
 
@@ -86,6 +86,15 @@ bench-retrain: $(STAMP)
 ZOO_MINUTES ?= 60
 zoo: $(STAMP)
 	$(PY) -m benchmark zoo train --max-minutes $(ZOO_MINUTES)
+
+## make seed-claims: the source papers' claims (KD gain, STVEN gain per codec, TALOS) at the zoo budget,
+## paired by training seed (many CPU-hours; each claim's results are committed as they finish, so a rerun
+## resumes), then leaderboards/seed-claims.md. A claim whose run fails does not stop the others.
+seed-claims: $(STAMP)
+	-$(PY) -m benchmark run --sweep configs/sweeps/stven-gain.yaml --no-progress
+	-$(PY) bench/talos_gain.py
+	-$(PY) -m benchmark run --sweep configs/sweeps/kd-gain.yaml --no-progress
+	$(PY) bench/seed_claims.py
 
 ## make bench-smoke: the small deterministic sweep the CI gate uses
 bench-smoke: $(STAMP)

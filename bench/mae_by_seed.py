@@ -18,13 +18,13 @@ difference with its standard error over seeds, how many seeds A is lower, and ea
 from __future__ import annotations
 
 import argparse
-import json
-import sqlite3
 from collections import defaultdict
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+from benchmark.results.seeds import Paired, pair, seed_rows
 
 
 class SeedResult(NamedTuple):
@@ -32,26 +32,6 @@ class SeedResult(NamedTuple):
     mae: float  # all scenarios
     scenario_mae: float  # the --scenario of the summary
     snr: float  # the cell's mean SNR (dB)
-
-
-def seed_rows(db: str, level: str) -> list[tuple[str, int, dict[str, float], float]]:
-    """(method, seed, recording -> absolute error, the cell's mean SNR) of each finished cell at `level`."""
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    cells = con.execute(
-        "SELECT key, method, seed, metrics FROM cells WHERE status = 'done' AND level = ?"
-        " ORDER BY method, seed",
-        (level,),
-    ).fetchall()
-    out = []
-    for key, method, seed, metrics in cells:
-        rows = con.execute(
-            "SELECT recording, hr_pred, hr_true FROM predictions WHERE cell_key = ? AND window = -1", (key,)
-        ).fetchall()
-        errors = {rec: abs(p - t) for rec, p, t in rows if p is not None and t is not None}
-        snr = json.loads(metrics).get("snr")
-        out.append((method, seed, errors, float("nan") if snr is None else float(snr)))
-    con.close()
-    return out
 
 
 def by_scenario(errors: dict[str, float]) -> dict[str, float]:
@@ -76,14 +56,14 @@ def main() -> None:
     wanted = set(args.methods.split(",")) if args.methods else None
     summary = defaultdict(list)
     for db in args.db:
-        for method, seed, errors, snr in seed_rows(db, args.level):
-            if (wanted and method not in wanted) or not errors:
+        for row in seed_rows(db, args.level):
+            if (wanted and row.method not in wanted) or not row.errors:
                 continue
-            scenarios = by_scenario(errors)
-            overall = float(np.mean(list(errors.values())))
-            summary[method].append(SeedResult(seed, overall, scenarios.get(args.scenario, float("nan")), snr))
+            scenarios = by_scenario(row.errors)
+            target = scenarios.get(args.scenario, float("nan"))
+            summary[row.method].append(SeedResult(row.seed, row.mae, target, row.snr))
             text = " ".join(f"{s} {v:6.2f}" for s, v in scenarios.items())
-            print(f"{method:16s} {args.level:10s} seed {seed} all {overall:6.2f}  {text}")
+            print(f"{row.method:16s} {args.level:10s} seed {row.seed} all {row.mae:6.2f}  {text}")
     print(
         f"\nover seeds ({args.level}): mean all-scenario MAE, mean {args.scenario} MAE, seeds with "
         f"{args.scenario} MAE below {args.below:g}"
@@ -103,26 +83,27 @@ def main() -> None:
 def compare(summary: dict[str, list[SeedResult]], a: str, b: str) -> None:
     """Seed-by-seed difference a - b of all-scenario MAE and mean SNR, with its mean and standard error."""
     rows_a, rows_b = ({r.seed: r for r in summary.get(m, [])} for m in (a, b))
-    seeds = sorted(set(rows_a) & set(rows_b))
-    if len(seeds) < 2:
-        raise SystemExit(f"--compare: {a} and {b} share {len(seeds)} seed(s); a spread needs two or more")
+    mae = pair(a, {s: r.mae for s, r in rows_a.items()}, b, {s: r.mae for s, r in rows_b.items()})
+    snr = pair(a, {s: r.snr for s, r in rows_a.items()}, b, {s: r.snr for s, r in rows_b.items()})
+    if len(mae.seeds) < 2:
+        raise SystemExit(f"--compare: {a} and {b} share {len(mae.seeds)} seed(s); a spread needs two or more")
     print(f"\n{a} - {b}, seed by seed: all-scenario MAE (bpm), mean SNR (dB)")
-    for seed in seeds:
-        (mae_a, snr_a), (mae_b, snr_b) = ((rows[seed].mae, rows[seed].snr) for rows in (rows_a, rows_b))
+    for i, seed in enumerate(mae.seeds):
         print(
-            f"seed {seed}: MAE {mae_a:6.2f} - {mae_b:6.2f} = {mae_a - mae_b:+6.2f}"
-            f"   SNR {snr_a:+6.2f} - {snr_b:+6.2f} = {snr_a - snr_b:+5.2f}"
+            f"seed {seed}: MAE {mae.a_values[i]:6.2f} - {mae.b_values[i]:6.2f} = {mae.diff[i]:+6.2f}"
+            f"   SNR {snr.a_values[i]:+6.2f} - {snr.b_values[i]:+6.2f} = {snr.diff[i]:+5.2f}"
         )
-    for name, field, sign in (("MAE", "mae", -1), ("SNR", "snr", 1)):  # sign: which way is better
-        va, vb = (np.array([getattr(rows[s], field) for s in seeds]) for rows in (rows_a, rows_b))
-        diff = va - vb
-        se = diff.std(ddof=1) / np.sqrt(len(seeds))
-        better = int((sign * diff > 0).sum())
-        print(
-            f"{name}: {a} {va.mean():6.2f} (sd over seeds {va.std(ddof=1):.2f}), {b} {vb.mean():6.2f} "
-            f"(sd {vb.std(ddof=1):.2f}); difference {diff.mean():+.2f} +- {se:.2f} (standard error, "
-            f"{len(seeds)} seeds); {a} better at {better}/{len(seeds)}"
-        )
+    for name, paired, lower_is_better in (("MAE", mae, True), ("SNR", snr, False)):
+        print(f"{name}: {summary_line(paired, lower_is_better)}")
+
+
+def summary_line(p: Paired, lower_is_better: bool = True) -> str:
+    better = p.better(lower_is_better)
+    return (
+        f"{p.a} {p.a_values.mean():6.2f} (sd over seeds {p.a_values.std(ddof=1):.2f}), {p.b} "
+        f"{p.b_values.mean():6.2f} (sd {p.b_values.std(ddof=1):.2f}); difference {p.mean:+.2f} +- {p.se:.2f} "
+        f"(standard error, {len(p.seeds)} seeds); {p.a} better at {better}/{len(p.seeds)}"
+    )
 
 
 if __name__ == "__main__":

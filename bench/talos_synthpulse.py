@@ -126,34 +126,53 @@ def best_epoch(run_dir: Path) -> int:
     return int(val.loc[val["val_loss"].idxmin(), "epoch"])
 
 
-def report_shifts(module, subjects, train_recs) -> None:
-    """True offset vs learned mode per training subject, and their correlation."""
+def shift_agreement(modes: list[int], subjects: list[str], train_recs) -> dict:
+    """Learned shift modes (frames) against the generator's true pulse-transit offsets, per training subject:
+    the error, that error modulo the subject's pulse period (a shift by a whole beat fits a periodic pulse
+    almost as well), their correlation across subjects, and what a mode drawn at random would score."""
     from benchmark.data.datamodule import subject_of
 
     offset, period = {}, {}
     for r in train_recs:
         offset[subject_of(r)] = float(r.tags["ptt_offset_s"]) * r.fps
         period.setdefault(subject_of(r), []).append(60.0 * r.fps / float(r.hr_reference))
-    modes = module.loss_fn.shift_modes()
-    print("training subject | true offset (frames) | learned mode | error | error mod pulse period")
-    wrapped_errors, beats = [], []
+    rows = []
     for subject, mode in zip(subjects, modes):
         true, beat = offset[subject], float(np.mean(period[subject]))
         error = mode - true
-        wrapped = (error + beat / 2) % beat - beat / 2
-        wrapped_errors.append(abs(wrapped))
-        beats.append(beat)
-        print(
-            f"  {subject:10s} | {true:+6.1f} | {mode:+4d} | {error:+6.1f} | {wrapped:+5.1f}"
-            f" (period {beat:.1f})"
+        rows.append(
+            {
+                "subject": subject,
+                "true_frames": round(true, 2),
+                "mode": int(mode),
+                "error": round(error, 2),
+                "wrapped_error": round((error + beat / 2) % beat - beat / 2, 2),
+                "period_frames": round(beat, 2),
+            }
         )
     true = np.array([offset[s] for s in subjects])
-    r = float(np.corrcoef(true, np.array(modes, dtype=float))[0, 1])
-    print(f"correlation(true offset, learned mode) across {len(subjects)} subjects: r = {r:.3f}")
-    # a mode drawn at random is off by a uniform amount in +-period/2 modulo the period: period/4 on average
+    return {
+        "subjects": rows,
+        "r": float(np.corrcoef(true, np.array(modes, dtype=float))[0, 1]),
+        "mean_abs_wrapped_error": float(np.mean([abs(r["wrapped_error"]) for r in rows])),
+        # a mode drawn at random is off by a uniform amount in +-period/2 modulo the period: period/4
+        "random_abs_wrapped_error": float(np.mean([r["period_frames"] for r in rows]) / 4),
+    }
+
+
+def report_shifts(module, subjects, train_recs) -> None:
+    """True offset vs learned mode per training subject, and their correlation."""
+    agreement = shift_agreement(module.loss_fn.shift_modes(), subjects, train_recs)
+    print("training subject | true offset (frames) | learned mode | error | error mod pulse period")
+    for row in agreement["subjects"]:
+        print(
+            f"  {row['subject']:10s} | {row['true_frames']:+6.1f} | {row['mode']:+4d} |"
+            f" {row['error']:+6.1f} | {row['wrapped_error']:+5.1f} (period {row['period_frames']:.1f})"
+        )
+    print(f"correlation(true offset, learned mode) across {len(subjects)} subjects: r = {agreement['r']:.3f}")
     print(
-        f"mean |error mod period| = {np.mean(wrapped_errors):.2f} frames; "
-        f"a random mode would give {np.mean(beats) / 4:.2f}"
+        f"mean |error mod period| = {agreement['mean_abs_wrapped_error']:.2f} frames; "
+        f"a random mode would give {agreement['random_abs_wrapped_error']:.2f}"
     )
     # how peaked the distributions are: the loss trains toward the label averaged over p, so a flat p
     # smears the target's pulse

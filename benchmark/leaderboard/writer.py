@@ -100,7 +100,7 @@ def write_leaderboards(
         written += [eff_md, eff_csv]
         index.append(("efficiency", [eff_md, eff_csv]))
     readme = out / "README.md"
-    releases = _release_lines(entries)
+    releases = _release_lines(entries) + _seed_claim_lines(out)
     readme.write_text(_readme(index, _provenance(store), efficiency, extra_notes or [], releases))
     return [*written, readme]
 
@@ -150,6 +150,20 @@ def _release_lines(entries: list[dict]) -> list[str]:
             "repository: fetched on first use or read from `RPPG_WEIGHTS_DIR`."
         )
     return [*lines, ""]
+
+
+def _seed_claim_lines(out: Path) -> list[str]:
+    """A pointer to the seed-paired claims report (bench/seed_claims.py) where it sits beside the boards."""
+    if not (out / "seed-claims.md").is_file():
+        return []
+    return [
+        "## The papers' claims, paired by seed",
+        "",
+        "What holds and what does not of the source papers' claims (the KD gain, STVEN per codec and "
+        "bitrate, TALOS), re-measured at the zoo budget with models trained at several seeds: "
+        "[seed-claims.md](seed-claims.md) (`make seed-claims`, resumable; it says how many seeds are done).",
+        "",
+    ]
 
 
 def _readme(index, prov: dict, efficiency: list[dict], notes: list[str], releases=()) -> str:

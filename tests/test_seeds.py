@@ -1,0 +1,59 @@
+"""Seed-paired claims: per-seed errors read back from a real results database, differences and verdicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmark.results.seeds import pair, seed_rows
+from benchmark.results.store import WHOLE, CellResult, Prediction, ResultStore
+
+PROV = {"git_commit": "abc123", "host": "test-host", "date": "2026-01-01T00:00:00+00:00"}
+
+
+def cell(method: str, seed: int, level: str, errors: dict[str, float], snr: float, code: str = "c0"):
+    identity = {
+        "method": method, "group": "supervised", "train_set": "synth", "test_set": "synth-test",
+        "level": level, "seed": seed, "protocol": "cross", "protocol_version": 1, "sweep": "t",
+        "profile": "zoo",
+    }  # fmt: skip
+    predictions = [Prediction(rec, rec[:3], WHOLE, 0.0, 70.0 + e, 70.0, snr) for rec, e in errors.items()]
+    predictions.append(Prediction("s09-still", "s09", WHOLE, 0.0, None, 70.0, None, "no heart rate"))
+    predictions.append(Prediction("s00-still", "s00", 0, 0.0, 100.0, 70.0))  # a window: not scored here
+    key = f"{method}-{seed}-{level}-{code}"
+    return CellResult(key, "done", identity, {"snr": snr}, {"code": code}, PROV, predictions=predictions)
+
+
+def test_seed_rows_read_whole_recording_errors_per_cell(tmp_path):
+    db = tmp_path / "r.sqlite"
+    with ResultStore(db) as store:
+        store.write_cell(cell("a", 1, "raw", {"s00-still": 1.0, "s01-motion": -3.0}, 2.5))
+        store.write_cell(cell("a", 2, "raw", {"s00-still": 2.0, "s01-motion": 4.0}, 1.0, code="c1"))
+        store.write_cell(cell("a", 1, "x264-250k", {"s00-still": 10.0, "s01-motion": 6.0}, -1.0))
+    rows = seed_rows(db, "raw")
+    got = [(r.method, r.seed, r.level, r.code) for r in rows]
+    assert got == [("a", 1, "raw", "c0"), ("a", 2, "raw", "c1")]
+    assert rows[0].errors == {"s00-still": 1.0, "s01-motion": 3.0}  # absolute, the failed one left out
+    assert rows[0].mae == 2.0 and rows[0].snr == 2.5
+    assert len(seed_rows(db)) == 3
+    with pytest.raises(FileNotFoundError, match="no such results database"):
+        seed_rows(tmp_path / "missing.sqlite")
+
+
+def test_pair_matches_seeds_and_gives_a_standard_error():
+    p = pair("kd", {1: 2.0, 2: 3.0, 3: 1.0, 7: 0.0}, "nokd", {1: 4.0, 2: 4.0, 3: 4.0, 5: 9.0})
+    assert p.seeds == (1, 2, 3)
+    np.testing.assert_allclose(p.diff, [-2.0, -1.0, -3.0])
+    assert p.mean == pytest.approx(-2.0)
+    assert p.se == pytest.approx(1.0 / np.sqrt(3))
+    assert p.better() == 3 and p.better(lower_is_better=False) == 0
+    assert p.verdict() == "kd better (|difference| > 2 SE)"
+    assert p.verdict(lower_is_better=False) == "nokd better (|difference| > 2 SE)"  # e.g. SNR
+
+
+def test_a_difference_within_two_standard_errors_is_not_resolved():
+    p = pair("a", {1: 1.0, 2: 5.0, 3: 2.0}, "b", {1: 2.0, 2: 2.0, 3: 3.0})
+    assert abs(p.mean) <= 2 * p.se
+    assert p.verdict().startswith("not resolved")
+    one = pair("a", {1: 1.0}, "b", {1: 5.0})
+    assert np.isnan(one.se) and one.verdict() == "not resolved (fewer than two seeds)"
