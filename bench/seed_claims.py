@@ -108,7 +108,8 @@ def talos_claim(code: str) -> list[str]:
         "",
         "Comas et al. 2022 train TDM with TALOS, which learns each training subject's delay between the "
         "video pulse and the contact PPG; SynthPulse's subjects have known delays (uniform in +-0.5 s). "
-        "Both sides are TDM at its zoo recipe with only the loss changed; TALOS - MSE per seed.",
+        "Both sides are TDM at its zoo recipe with the loss changed and no speed augmentation (it would "
+        "rescale each subject's delay chunk by chunk); TALOS - MSE per seed.",
         "",
         f"Source: `{DEFAULT_OUT.relative_to(PROJECT_ROOT)}` (`python bench/talos_gain.py`); seeds done: "
         f"{', '.join(map(str, sorted(done))) or 'none'}; left: {', '.join(map(str, left)) or 'none'}.",

@@ -3,7 +3,9 @@
 At each seed, TDM is trained twice at its `zoo` recipe by the sweep runner's own Trainer, on the data of
 sweep `quick` (SynthPulse quick seed 0: 10 training / 2 validation subjects), once with `loss: mse` (TALOS's
 base: the label as recorded) and once with `loss: talos` (the same MSE against the label shifted by each
-training subject's learned offset distribution, the factory's default +-1 s), nothing else changed; both are
+training subject's learned offset distribution, the factory's default +-1 s), nothing else changed but one
+thing on both sides: no speed augmentation (it rescales each chunk's time axis by 0.7-1.4x, so a subject's
+offset in frames would vary from chunk to chunk, which one learned shift per subject cannot follow). Both are
 tested as the sweep tests (`evaluate_cell`: every recording of SynthPulse seed 1, 12 new subjects, at raw).
 For TALOS it also records, per training subject, the mode of the learned shift against the generator's true
 pulse-transit offset (`ptt_offset_s`), modulo the pulse period (bench/talos_synthpulse.shift_agreement).
@@ -57,6 +59,7 @@ def claim_cell(sweep, loss: str, seed: int):
     from benchmark.runner.cells import Cell
 
     recipe = {**load_recipe("tdm", sweep.profile), "loss": loss}
+    recipe.pop("speed_augment", None)  # see the module docstring
     (train_set, test_set) = ("+".join(sweep.train_on), sweep.test_on[0])
     return Cell("tdm", METHODS.get("tdm").group, True, train_set, test_set, "raw", seed, sweep, recipe)
 

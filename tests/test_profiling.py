@@ -229,3 +229,23 @@ def test_malformed_edge_csv_is_a_named_error_and_writes_nothing(case, tmp_path, 
     assert ("line 1" if case == "missing column" else "line 3") in err
     with ResultStore(db) as store:
         assert store.efficiency() == []
+
+
+def test_a_release_is_profiled_as_its_network_at_the_released_input(tmp_path):
+    """bench-all's released rows get efficiency rows too: the release's network at the input it was
+    trained on (72x72, 128 frames), no weights needed, in the pretrained group; the sweep profiles them."""
+    from benchmark.methods.registry import PRETRAINED_GROUP
+    from benchmark.results.store import ResultStore
+    from benchmark.runner.sweep import profile_missing
+
+    name = "physnet@ubfc-rppg-rppgtoolbox"
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        profile_missing(store, ["chance", name], {}, "zoo")
+        rows = {r["method"]: r for r in store.efficiency() if not r.get("estimated")}
+    row = rows[name]
+    assert row["group"] == PRETRAINED_GROUP and row["config"] == "as released"
+    assert row["params_total"] == EXACT_PARAMS["physnet"] and row["latency_30s_ms"] > 0
+    small = create_method("physnet", size=36, frames=128)
+    net, frames = profiled_network(small)
+    at_36 = torch_flop_counter_macs(net, example_input(small.input_spec, frames))
+    assert row["macs_per_chunk"] == pytest.approx(4 * at_36, rel=0.05)  # 72^2 / 36^2 pixels

@@ -209,12 +209,19 @@ def profile_module(
 
 
 def profile_method(name: str, overrides: dict | None = None, label: str = "default", **kwargs) -> dict:
-    """Build method `name` (defaults, or a recipe's factory overrides, e.g. a smaller input) and profile it.
+    """Build method `name` (defaults, or a recipe's factory overrides, e.g. a smaller input) and profile it;
+    a release name (`weights list`) profiles its network at the release's input.
 
     `label` names the configuration in the row (the profile command: "default", a sweep: its recipe profile).
     """
     from benchmark.methods import METHODS, create_method
+    from benchmark.methods.registry import PRETRAINED_GROUP
+    from benchmark.methods.weights import RELEASES
 
+    if name in RELEASES:  # its method's network at the input it was trained on; timing needs no weights
+        release = RELEASES.get(name)
+        module = create_method(release.method, **release.factory)
+        return {**profile_module(module, name, PRETRAINED_GROUP, **kwargs), "config": "as released"}
     entry = METHODS.get(name)
     module = create_method(name, **(overrides or {}))
     return {**profile_module(module, name, entry.group, **kwargs), "config": label}

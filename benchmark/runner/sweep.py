@@ -74,11 +74,12 @@ def recipes_of(entries: dict, profile: str) -> tuple[dict[str, dict], dict[str, 
 def profile_missing(store, names: list[str], recipes: dict, profile: str) -> None:
     """Efficiency rows for the methods that have none on this host yet (tables and Pareto plot need them)."""
     from benchmark.methods import METHODS
+    from benchmark.methods.weights import RELEASES
     from benchmark.profiling.measure import cpu_model
     from benchmark.profiling.profile import profile_methods
 
     have = {r["method"] for r in store.efficiency() if r.get("host") == cpu_model()}
-    todo = [n for n in names if n not in have and n in METHODS]  # a release: its method's network
+    todo = [n for n in names if n not in have and (n in METHODS or n in RELEASES)]
     if todo:
         log.info("profiling efficiency of %d method(s): %s", len(todo), ", ".join(todo))
         from benchmark.methods.config import split_recipe
