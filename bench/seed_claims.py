@@ -85,13 +85,15 @@ def method_claim(title: str, sweep: str, a: str, b: str, code: str, intro: str) 
         "",
     ]
     header = ["level", "seeds", f"{a} MAE", f"{b} MAE", "difference +- SE (bpm)", f"{a} better"]
-    header += ["MAE verdict", "SNR difference +- SE (dB)", "SNR verdict"]
+    header += ["MAE verdict", "SNR difference +- SE (dB)", "SNR verdict", "chance MAE"]
     body = []
     for level in doc["compression"]:
         mae = pair(a, by_seed(rows, a, level, "mae"), b, by_seed(rows, b, level, "mae"))
         snr = pair(a, by_seed(rows, a, level, "snr"), b, by_seed(rows, b, level, "snr"))
         snr_cells = fmt_pair(snr, lower_is_better=False)
-        body.append([level, *fmt_pair(mae), snr_cells[3], snr_cells[5]])
+        chance = list(by_seed(rows, "chance", level, "mae").values())  # the training-mean predictor
+        chance_cell = f"{chance[0]:.2f}" if chance else "-"
+        body.append([level, *fmt_pair(mae), snr_cells[3], snr_cells[5], chance_cell])
     return lines + table(header, body) + [""]
 
 
