@@ -47,8 +47,8 @@ def test_pair_matches_seeds_and_gives_a_standard_error():
     assert p.mean == pytest.approx(-2.0)
     assert p.se == pytest.approx(1.0 / np.sqrt(3))
     assert p.better() == 3 and p.better(lower_is_better=False) == 0
-    assert p.verdict() == "kd better (|difference| > 2 SE)"
-    assert p.verdict(lower_is_better=False) == "nokd better (|difference| > 2 SE)"  # e.g. SNR
+    assert p.verdict() == "kd better (beyond 2 SE)"
+    assert p.verdict(lower_is_better=False) == "nokd better (beyond 2 SE)"  # e.g. SNR
 
 
 def test_a_difference_within_two_standard_errors_is_not_resolved():

@@ -93,9 +93,9 @@ class Paired:
         if len(self.seeds) < 2 or not np.isfinite(self.se):
             return "not resolved (fewer than two seeds)"
         if abs(self.mean) <= 2 * self.se:
-            return "not resolved (|difference| <= 2 SE)"
+            return "not resolved (within 2 SE)"
         a_wins = (self.mean < 0) == lower_is_better
-        return f"{self.a if a_wins else self.b} better (|difference| > 2 SE)"
+        return f"{self.a if a_wins else self.b} better (beyond 2 SE)"
 
 
 def pair(a: str, values_a: dict[int, float], b: str, values_b: dict[int, float]) -> Paired:
