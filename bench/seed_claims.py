@@ -98,7 +98,9 @@ def method_claim(title: str, sweep: str, a: str, b: str, code: str, intro: str) 
 
 
 def talos_claim(code: str) -> list[str]:
-    sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+    bench = str(PROJECT_ROOT / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
     from talos_gain import DEFAULT_OUT, SEEDS, load_entries, report
 
     entries = load_entries(DEFAULT_OUT)

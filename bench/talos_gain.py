@@ -10,9 +10,9 @@ tested as the sweep tests (`evaluate_cell`: every recording of SynthPulse seed 1
 For TALOS it also records, per training subject, the mode of the learned shift against the generator's true
 pulse-transit offset (`ptt_offset_s`), modulo the pulse period (bench/talos_synthpulse.shift_agreement).
 
-Each (loss, seed) is written to the JSON file as soon as it is done, so the ~45 min per seed (2 training
-threads, this 2-core CPU) can be spread over several runs; an entry of another code fingerprint or recipe is
-computed again. `--report` prints the seed-paired comparison from the file without training.
+Each (loss, seed) is written to the JSON file as soon as it is done, so the ~15 min per seed (both sides;
+2 training threads, this 2-core CPU) can be spread over several runs; an entry of another code fingerprint
+or recipe is computed again. `--report` prints the seed-paired comparison from the file without training.
 
     python bench/talos_gain.py [--seeds 1,2,3,4,5,6] [--losses mse,talos] [--max-minutes 60]
     python bench/talos_gain.py --report
@@ -60,7 +60,7 @@ def claim_cell(sweep, loss: str, seed: int):
 
     recipe = {**load_recipe("tdm", sweep.profile), "loss": loss}
     recipe.pop("speed_augment", None)  # see the module docstring
-    (train_set, test_set) = ("+".join(sweep.train_on), sweep.test_on[0])
+    train_set, test_set = "+".join(sweep.train_on), sweep.test_on[0]
     return Cell("tdm", METHODS.get("tdm").group, True, train_set, test_set, "raw", seed, sweep, recipe)
 
 
@@ -68,17 +68,19 @@ def run_one(trainer, cell) -> dict:
     """Train (or find in the local database) the cell's model, test it, and return the file's entry."""
     from benchmark.data.datamodule import subject_of
     from benchmark.results.provenance import provenance
+    from benchmark.results.store import WHOLE
+    from benchmark.runner.evaluate import evaluate_cell
 
     started = time.perf_counter()
     trainer.checkpoint(cell)
     train_seconds = time.perf_counter() - started
     module = trainer.module_for(cell)
     prov = provenance()
-    result = evaluate(trainer, cell, module, prov)
+    result = evaluate_cell(cell, module, trainer.data.test_recordings(cell), prov)
     errors = {
         p.recording: abs(p.hr_pred - p.hr_true)
         for p in result.predictions
-        if p.window == -1 and p.hr_pred is not None and p.hr_true is not None
+        if p.window == WHOLE and p.hr_pred is not None and p.hr_true is not None
     }
     entry = {
         "loss": cell.recipe["loss"],
@@ -103,12 +105,6 @@ def run_one(trainer, cell) -> dict:
         subjects = sorted({subject_of(r) for r in train})  # the datamodule's subject indices
         entry["shifts"] = shift_agreement(module.loss_fn.shift_modes(), subjects, train)
     return entry
-
-
-def evaluate(trainer, cell, module, prov):
-    from benchmark.runner.evaluate import evaluate_cell
-
-    return evaluate_cell(cell, module, trainer.data.test_recordings(cell), prov)
 
 
 def load_entries(path: Path) -> list[dict]:
