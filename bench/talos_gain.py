@@ -9,12 +9,14 @@ offset in frames would vary from chunk to chunk, which one learned shift per sub
 tested as the sweep tests (`evaluate_cell`: every recording of SynthPulse seed 1, 12 new subjects, at raw).
 For TALOS it also records, per training subject, the mode of the learned shift against the generator's true
 pulse-transit offset (`ptt_offset_s`), modulo the pulse period (bench/talos_synthpulse.shift_agreement).
+A third side, `loss: np_lag` (negative Pearson at the best shift within +-0.5 s, chosen per chunk: the
+usual way to tolerate a label delay without learning it), asks whether TALOS gains more than lag tolerance.
 
-Each (loss, seed) is written to the JSON file as soon as it is done, so the ~15 min per seed (both sides;
-2 training threads, this 2-core CPU) can be spread over several runs; an entry of another code fingerprint
+Each (loss, seed) is written to the JSON file as soon as it is done, so the ~7 min per seed and side
+(2 training threads, this 2-core CPU) can be spread over several runs; an entry of another code fingerprint
 or recipe is computed again. `--report` prints the seed-paired comparison from the file without training.
 
-    python bench/talos_gain.py [--seeds 1,2,3,4,5,6] [--losses mse,talos] [--max-minutes 60]
+    python bench/talos_gain.py [--seeds 1,2,3,4,5,6] [--losses mse,talos,np_lag] [--max-minutes 60]
     python bench/talos_gain.py --report
 """
 
@@ -114,7 +116,7 @@ def load_entries(path: Path) -> list[dict]:
 def save_entries(path: Path, entries: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {
-        "about": "bench/talos_gain.py: TDM at its zoo recipe with loss mse vs talos, paired by seed; "
+        "about": "bench/talos_gain.py: TDM at its zoo recipe with loss mse, talos or np_lag, paired by seed; "
         "errors are |whole-recording HR error| (bpm) per test recording",
         "entries": sorted(entries, key=lambda e: (e["seed"], e["loss"])),
     }
@@ -129,25 +131,32 @@ def current(entries: list[dict], cell) -> dict | None:
     return next((e for e in entries if e["code"] == code and e["training_key"] == key), None)
 
 
+BASELINE_ORDER = ("mse", "np_lag", "np")  # the paper's base first, then lag-tolerant and plain Pearson
+
+
 def report(entries: list[dict], code: str) -> list[str]:
-    """The seed-paired comparison (TALOS - MSE) and the shift agreement, as lines of text."""
+    """The seed-paired comparisons (TALOS - each other loss run: MSE, the claim's base, first) and the
+    shift agreement, as lines of text."""
     from benchmark.results.seeds import pair
 
     mine = [e for e in entries if e["code"] == code and e["status"] == "done"]
     other = len(entries) - len(mine)
-    by_loss = {loss: {e["seed"]: e for e in mine if e["loss"] == loss} for loss in ("talos", "mse")}
+    losses = {e["loss"] for e in mine} | {"talos", "mse"}
+    baselines = sorted(losses - {"talos"}, key=lambda x: (BASELINE_ORDER + (x,)).index(x))
+    by_loss = {loss: {e["seed"]: e for e in mine if e["loss"] == loss} for loss in ("talos", *baselines)}
     lines = [f"entries of this code ({code}): {len(mine)}; of other code, not used: {other}"]
-    for name, field in (("MAE (bpm)", "mae"), ("SNR (dB)", "snr")):
-        values = {loss: {s: e[field] for s, e in rows.items()} for loss, rows in by_loss.items()}
-        p = pair("talos", values["talos"], "mse", values["mse"])
-        if not p.seeds:
-            lines.append(f"{name}: no seed has both sides yet")
-            continue
-        lines.append(
-            f"{name}: talos {p.a_values.mean():.2f}, mse {p.b_values.mean():.2f}; talos - mse "
-            f"{p.mean:+.2f} +- {p.se:.2f} (SE, seeds {','.join(map(str, p.seeds))}); "
-            f"talos better at {p.better(field == 'mae')}/{len(p.seeds)}; {p.verdict(field == 'mae')}"
-        )
+    for base in baselines:
+        for name, field in (("MAE (bpm)", "mae"), ("SNR (dB)", "snr")):
+            values = {loss: {s: e[field] for s, e in by_loss[loss].items()} for loss in ("talos", base)}
+            p = pair("talos", values["talos"], base, values[base])
+            if not p.seeds:
+                lines.append(f"{name}, talos vs {base}: no seed has both sides yet")
+                continue
+            lines.append(
+                f"{name}: talos {p.a_values.mean():.2f}, {base} {p.b_values.mean():.2f}; talos - {base} "
+                f"{p.mean:+.2f} +- {p.se:.2f} (SE, seeds {','.join(map(str, p.seeds))}); "
+                f"talos better at {p.better(field == 'mae')}/{len(p.seeds)}; {p.verdict(field == 'mae')}"
+            )
     shifts = [e["shifts"] for e in by_loss["talos"].values() if "shifts" in e]
     if shifts:
         per_seed = ", ".join(f"{s['r']:+.2f}" for s in shifts)
@@ -164,7 +173,7 @@ def report(entries: list[dict], code: str) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default=SEEDS, help="comma-separated training seeds")
-    parser.add_argument("--losses", default="mse,talos", help="comma-separated TDM losses")
+    parser.add_argument("--losses", default="mse,talos,np_lag", help="comma-separated TDM losses")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file (resumed)")
     parser.add_argument("--max-minutes", type=float, help="start no new training after this many minutes")
     parser.add_argument("--report", action="store_true", help="print the comparison from the file only")
