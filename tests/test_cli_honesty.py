@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -164,6 +165,29 @@ def test_an_ad_hoc_run_gets_its_own_name_database_and_tables(tmp_path, monkeypat
     assert named.name == "mine"
     told = sweep_from_args(run_args("--methods", "pos", "--leaderboard-dir", "leaderboards"))
     assert told.name == "quick" and told.leaderboard_dir() == PROJECT_ROOT / "leaderboards"
+
+
+def test_an_ad_hoc_run_never_writes_the_sweep_files_committed_database(tmp_path, monkeypatch):
+    from benchmark.runner.cli import sweep_from_args
+
+    monkeypatch.setenv("RPPG_RESULTS_DIR", str(tmp_path / "runs"))
+    kd = str(PROJECT_ROOT / "configs" / "sweeps" / "kd-gain.yaml")  # names its database under leaderboards/
+    committed = sweep_from_args(run_args("--sweep", kd))
+    assert committed.db_path() == Path("leaderboards/kd-gain/kd-gain.sqlite")
+    adhoc = sweep_from_args(run_args("--sweep", kd, "--methods", "kd-teacher"))
+    assert adhoc.name == "kd-gain-adhoc" and adhoc.db_path() == tmp_path / "runs" / "kd-gain-adhoc.sqlite"
+
+
+def test_some_of_the_sweeps_own_seeds_is_the_same_sweep_spread_over_runs(tmp_path, monkeypatch):
+    from benchmark.runner.cli import sweep_from_args
+
+    monkeypatch.setenv("RPPG_RESULTS_DIR", str(tmp_path / "runs"))
+    kd = str(PROJECT_ROOT / "configs" / "sweeps" / "kd-gain.yaml")  # seeds 1-6
+    part = sweep_from_args(run_args("--sweep", kd, "--seeds", "2,3"))
+    assert part.name == "kd-gain" and part.seeds == (2, 3)
+    assert part.db_path() == Path("leaderboards/kd-gain/kd-gain.sqlite")
+    other = sweep_from_args(run_args("--sweep", kd, "--seeds", "0,1"))  # seed 0 is not the sweep's
+    assert other.name == "kd-gain-adhoc" and other.db_path() == tmp_path / "runs" / "kd-gain-adhoc.sqlite"
 
 
 # ------------------------------------------------------------------- versions and profiles never pooled

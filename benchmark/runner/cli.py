@@ -4,6 +4,7 @@
 A run that changes what the sweep computes (methods, datasets, levels, protocol, profile, epochs, seeds) is
 ad hoc: unless --name, --db or --leaderboard-dir says otherwise it gets its own name (`<sweep>-adhoc`), its
 own database and its tables under the results folder, so it never rewrites the committed leaderboards/.
+`--seeds` naming some of the sweep's own seeds is not ad hoc: those cells are the sweep's, run in parts.
 `--executor ray` computes each trained model's cells as a Ray task (benchmark.runner.executors).
 Exit code 1 when any cell of the sweep is failed (the tables are still written), 2 for a bad sweep.
 """
@@ -85,12 +86,22 @@ CONTENT_FLAGS = (
 )  # fmt: skip
 
 
-def is_ad_hoc(args: argparse.Namespace) -> bool:
-    """The sweep file's content was changed by flags, and no output place was named."""
-    changed = any(getattr(args, f) is not None for f in CONTENT_FLAGS)
-    changed = changed or (args.sweep is not None and args.profile is not None) or args.retrain
+def is_ad_hoc(args: argparse.Namespace, sweep_seeds: tuple[int, ...] = ()) -> bool:
+    """The sweep file's content was changed by flags, and no output place was named. `--seeds` naming some
+    of the sweep's own seeds is not a change: its cells are the sweep's, so seeds can be spread over runs."""
+    flags = [f for f in CONTENT_FLAGS if getattr(args, f) is not None]
+    if "seeds" in flags and set(parse_seeds(args.seeds)) <= set(sweep_seeds):
+        flags.remove("seeds")
+    changed = bool(flags) or (args.sweep is not None and args.profile is not None) or args.retrain
     named = args.name or args.db or args.leaderboard_dir
     return changed and not named
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in str(text).split(",") if s.strip())
+    except ValueError:
+        return ()  # not a seed list: load_sweep names the problem
 
 
 def sweep_from_args(args: argparse.Namespace):
@@ -101,11 +112,12 @@ def sweep_from_args(args: argparse.Namespace):
     datasets = None
     if args.datasets:
         datasets = {d.strip(): {} for d in args.datasets.split(",") if d.strip()}
-    name, leaderboard = args.name, args.leaderboard_dir
-    if is_ad_hoc(args):
-        base = load_sweep(path)
+    name, leaderboard, database = args.name, args.leaderboard_dir, args.db
+    base = load_sweep(path)
+    if is_ad_hoc(args, base.seeds):
         name = f"{base.name}-adhoc"
         leaderboard = str(results_dir() / name / "leaderboards")
+        database = str(results_dir() / f"{name}.sqlite")  # never the sweep file's committed database
     return load_sweep(
         path,
         check_runnable=True,
@@ -125,7 +137,7 @@ def sweep_from_args(args: argparse.Namespace):
         strategy=args.strategy,
         efficiency=args.efficiency,
         executor=args.executor,
-        database=args.db,
+        database=database,
         leaderboard=leaderboard,
         name=name,
     )
