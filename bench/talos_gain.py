@@ -154,8 +154,10 @@ def report(entries: list[dict], code: str) -> list[str]:
                 continue
             lines.append(
                 f"{name}: talos {p.a_values.mean():.2f}, {base} {p.b_values.mean():.2f}; talos - {base} "
-                f"{p.mean:+.2f} +- {p.se:.2f} (SE, seeds {','.join(map(str, p.seeds))}); "
-                f"talos better at {p.better(field == 'mae')}/{len(p.seeds)}; {p.verdict(field == 'mae')}"
+                f"{p.mean:+.2f} +- {p.se:.2f} (SE, seeds {','.join(map(str, p.seeds))}), "
+                f"median {p.median:+.2f}; "
+                f"talos better at {p.better(field == 'mae')}/{len(p.seeds)} (sign test p {p.sign_p:.3f}); "
+                f"{p.verdict(field == 'mae')}"
             )
     shifts = [e["shifts"] for e in by_loss["talos"].values() if "shifts" in e]
     if shifts:

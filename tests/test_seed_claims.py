@@ -38,6 +38,7 @@ def test_talos_report_pairs_talos_with_each_other_loss_mse_first():
     lines = report(entries, "c0de")
     assert lines[0] == "entries of this code (c0de): 8; of other code, not used: 1"
     assert [line.split(":")[0] for line in lines[1:]] == ["MAE (bpm)", "SNR (dB)"] * 2
-    assert "talos - mse -20.80" in lines[1] and "talos better at 3/3; talos better (beyond 2 SE)" in lines[1]
+    assert "talos - mse -20.80" in lines[1] and "median -20.80" in lines[1]
+    assert "talos better at 3/3 (sign test p 0.250); talos better (beyond 2 SE)" in lines[1]
     assert "talos - np_lag" in lines[3] and "seeds 1,2)" in lines[3] and "talos better at 1/2" in lines[3]
     assert lines[3].endswith("not resolved (within 2 SE)")

@@ -57,3 +57,15 @@ def test_a_difference_within_two_standard_errors_is_not_resolved():
     assert p.verdict().startswith("not resolved")
     one = pair("a", {1: 1.0}, "b", {1: 5.0})
     assert np.isnan(one.se) and one.verdict() == "not resolved (fewer than two seeds)"
+
+
+def test_the_sign_test_counts_seeds_so_one_failed_seed_cannot_swamp_them():
+    # A wins by ~0.1 at five seeds and loses by 15 at one (a run that failed to learn): the SE cannot tell
+    # them apart, the sign test says 5 of 6 (p = 2 * 7/64), the median says A is better
+    p = pair("a", {s: 0.5 for s in range(1, 7)} | {3: 17.0}, "b", {s: 0.6 for s in range(1, 7)} | {3: 2.0})
+    assert p.verdict().startswith("not resolved")
+    assert p.better() == 5 and p.sign_p == pytest.approx(14 / 64)
+    assert p.median == pytest.approx(-0.1)
+    assert np.isnan(pair("a", {1: 1.0, 2: 1.0}, "b", {1: 1.0, 2: 1.0}).sign_p)  # ties only: no test
+    every = pair("a", {s: 0.0 for s in range(6)}, "b", {s: 1.0 for s in range(6)})
+    assert every.sign_p == pytest.approx(2 / 64)

@@ -84,6 +84,21 @@ class Paired:
         n = len(self.seeds)
         return float(self.diff.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
 
+    @property
+    def median(self) -> float:
+        return float(np.median(self.diff)) if len(self.seeds) else float("nan")
+
+    @property
+    def sign_p(self) -> float:
+        """Two-sided exact sign test over seeds (ties left out): unlike the SE, one seed that failed to
+        learn cannot hide that A wins at every other seed. NaN with no untied seed."""
+        from scipy.stats import binomtest
+
+        untied = self.diff[self.diff != 0]
+        if not len(untied):
+            return float("nan")
+        return float(binomtest(int((untied < 0).sum()), len(untied), 0.5).pvalue)
+
     def better(self, lower_is_better: bool = True) -> int:
         """Seeds at which A's value is better than B's (below it for an error, above it for an SNR)."""
         return int((self.diff < 0).sum() if lower_is_better else (self.diff > 0).sum())
