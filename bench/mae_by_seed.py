@@ -102,7 +102,8 @@ def summary_line(p: Paired, lower_is_better: bool = True) -> str:
     return (
         f"{p.a} {p.a_values.mean():6.2f} (sd over seeds {p.a_values.std(ddof=1):.2f}), {p.b} "
         f"{p.b_values.mean():6.2f} (sd {p.b_values.std(ddof=1):.2f}); difference {p.mean:+.2f} +- {p.se:.2f} "
-        f"(standard error, {len(p.seeds)} seeds); {p.a} better at {better}/{len(p.seeds)}"
+        f"(standard error, {len(p.seeds)} seeds), median {p.median:+.2f}; {p.a} better at "
+        f"{better}/{len(p.seeds)} (sign test p {p.sign_p:.3f}); {p.verdict(lower_is_better)}"
     )
 
 

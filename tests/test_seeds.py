@@ -69,3 +69,19 @@ def test_the_sign_test_counts_seeds_so_one_failed_seed_cannot_swamp_them():
     assert np.isnan(pair("a", {1: 1.0, 2: 1.0}, "b", {1: 1.0, 2: 1.0}).sign_p)  # ties only: no test
     every = pair("a", {s: 0.0 for s in range(6)}, "b", {s: 1.0 for s in range(6)})
     assert every.sign_p == pytest.approx(2 / 64)
+
+
+def test_mae_by_seed_compare_line_gives_se_median_sign_test_and_verdict():
+    import sys
+
+    from benchmark.paths import PROJECT_ROOT
+
+    bench = str(PROJECT_ROOT / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    from mae_by_seed import summary_line
+
+    p = pair("kd", {1: 2.0, 2: 3.0, 3: 1.0}, "nokd", {1: 4.0, 2: 4.0, 3: 4.0})
+    line = summary_line(p)
+    assert "difference -2.00 +- 0.58 (standard error, 3 seeds), median -2.00" in line
+    assert line.endswith("kd better at 3/3 (sign test p 0.250); kd better (beyond 2 SE)")
