@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,13 +113,7 @@ def sweep_from_args(args: argparse.Namespace):
     datasets = None
     if args.datasets:
         datasets = {d.strip(): {} for d in args.datasets.split(",") if d.strip()}
-    name, leaderboard, database = args.name, args.leaderboard_dir, args.db
-    base = load_sweep(path)
-    if is_ad_hoc(args, base.seeds):
-        name = f"{base.name}-adhoc"
-        leaderboard = str(results_dir() / name / "leaderboards")
-        database = str(results_dir() / f"{name}.sqlite")  # never the sweep file's committed database
-    return load_sweep(
+    sweep = load_sweep(
         path,
         check_runnable=True,
         methods=args.methods,
@@ -137,10 +132,28 @@ def sweep_from_args(args: argparse.Namespace):
         strategy=args.strategy,
         efficiency=args.efficiency,
         executor=args.executor,
-        database=database,
-        leaderboard=leaderboard,
-        name=name,
+        database=args.db,
+        leaderboard=args.leaderboard_dir,
+        name=args.name,
     )
+    if not is_ad_hoc(args, file_seeds(path)):
+        return sweep
+    name = f"{sweep.name}-adhoc"
+    leaderboard = str(results_dir() / name / "leaderboards")
+    database = str(results_dir() / f"{name}.sqlite")  # never the sweep file's committed database
+    return replace(sweep, name=name, leaderboard=leaderboard, database=database)
+
+
+def file_seeds(path) -> tuple[int, ...]:
+    """The sweep file's own seeds. Read after the full check, so that a bad file has all its problems listed
+    at once; a file that is only valid with the flags' changes has none (any --seeds then changes it)."""
+    from benchmark.errors import ConfigError
+    from benchmark.runner.cells import load_sweep
+
+    try:
+        return load_sweep(path).seeds
+    except ConfigError:
+        return ()
 
 
 def main(args: argparse.Namespace) -> int:
