@@ -232,7 +232,7 @@ def main(argv=None) -> int:
         label, (real_pos, real_chrom) = ANCHORS[sc]
         pos, chrom = mae(rows, sc, "pos"), mae(rows, sc, "chrom")
         rp, rc = pos / real_pos, chrom / real_chrom
-        in_range += (0.5 <= rp <= 2) + (0.5 <= rc <= 2)
+        in_range += int(0.5 <= rp <= 2) + int(0.5 <= rc <= 2)  # numpy bools would add as "or"
         print(
             f"{sc:<9} {label:<26} {pos:6.2f} {real_pos:6.2f} {rp:6.2f} "
             f"{chrom:6.2f} {real_chrom:6.2f} {rc:6.2f}"
