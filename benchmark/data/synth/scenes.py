@@ -38,7 +38,7 @@ MOTION_LEVELS = {
     "none": dict(sway=0.0, beta=2.0, roll=0.0, yaw=0.0, scale=0.0, turns=0.0, turn_deg=0.0, breath=0.0),
     "low": dict(sway=0.0025, beta=1.8, roll=0.3, yaw=0.7, scale=0.002, turns=0.0, turn_deg=0.0, breath=0.002),
     "medium": dict(
-        sway=0.007, beta=1.6, roll=1.5, yaw=3.5, scale=0.01, turns=4.0, turn_deg=12.0, breath=0.002
+        sway=0.009, beta=1.6, roll=1.8, yaw=4.5, scale=0.012, turns=5.0, turn_deg=14.0, breath=0.002
     ),
     "high": dict(
         sway=0.02, beta=1.4, roll=3.5, yaw=8.0, scale=0.025, turns=10.0, turn_deg=25.0, breath=0.003
@@ -59,8 +59,8 @@ TALKING_LEVELS = {
 LIGHTING_LEVELS = {
     "none": dict(drift=0.0, steps=0.0, step_size=0.0, flicker=0.0, spot=0.0, wb=0.0),
     "low": dict(drift=0.01, steps=0.0, step_size=0.0, flicker=0.002, spot=0.0, wb=0.004),
-    "medium": dict(drift=0.06, steps=4.0, step_size=0.1, flicker=0.02, spot=0.3, wb=0.015),
-    "high": dict(drift=0.15, steps=6.0, step_size=0.2, flicker=0.03, spot=0.4, wb=0.03),
+    "medium": dict(drift=0.08, steps=5.0, step_size=0.15, flicker=0.045, spot=0.5, wb=0.02),
+    "high": dict(drift=0.15, steps=8.0, step_size=0.25, flicker=0.07, spot=0.7, wb=0.04),
 }
 # Camera: sensor noise (x the subject's base level), auto-exposure (off: locked at the first frame; else its
 # time constant in s, a dead band within which it does not react, and the relative step of its gain when it
