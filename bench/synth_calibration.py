@@ -259,6 +259,8 @@ def main(argv=None) -> int:
     for k, column in enumerate(("PURE", "UBFC-rPPG")):
         rho = spearman(ours, [TOOLBOX[m][k] for m in known])
         print(f"Spearman vs rPPG-Toolbox {column} ({', '.join(known)}; OMIT unpublished): {rho:+.2f}")
+    columns = spearman([TOOLBOX[m][0] for m in known], [TOOLBOX[m][1] for m in known])
+    print(f"(the two published columns against each other: {columns:+.2f})")
 
     if ladder:
         print(
