@@ -38,7 +38,7 @@ MOTION_LEVELS = {
     "none": dict(sway=0.0, beta=2.0, roll=0.0, yaw=0.0, scale=0.0, turns=0.0, turn_deg=0.0, breath=0.0),
     "low": dict(sway=0.0025, beta=1.8, roll=0.3, yaw=0.7, scale=0.002, turns=0.0, turn_deg=0.0, breath=0.002),
     "medium": dict(
-        sway=0.009, beta=1.6, roll=1.8, yaw=4.5, scale=0.012, turns=5.0, turn_deg=14.0, breath=0.002
+        sway=0.011, beta=1.6, roll=2.0, yaw=5.0, scale=0.014, turns=6.0, turn_deg=15.0, breath=0.002
     ),
     "high": dict(
         sway=0.02, beta=1.4, roll=3.5, yaw=8.0, scale=0.025, turns=10.0, turn_deg=25.0, breath=0.003
@@ -258,7 +258,7 @@ def lighting(level: str, times: np.ndarray, fps: float, rng: np.random.Generator
     for t0, s, d in zip(starts, sizes, durations):
         steps += p["step_size"] * s * _ramp(times, t0, d)
     main = np.exp(drift + steps)
-    flicker = p["flicker"] * coloured_noise(rng, n, fps, 1.0, 0.1, 3.0)
+    flicker = p["flicker"] * coloured_noise(rng, n, fps, 0.5, 0.1, 3.0)
     lamp_share = rng.uniform(0.2, 0.5)
     daylight = np.array([0.95, 1.0, 1.08])
     lamp = np.array([1.2, 1.0, 0.75])
@@ -268,7 +268,7 @@ def lighting(level: str, times: np.ndarray, fps: float, rng: np.random.Generator
     path = coloured_noise(rng, n, fps, 2.0, 0.02, 0.3)
     spot_x = 0.5 + 0.5 * tanh(path + rng.uniform(-1, 1))
     spot_y = 0.3 + 0.1 * coloured_noise(rng, n, fps, 2.0, 0.02, 0.3)
-    spot_gain = p["spot"] * (0.6 + 0.4 * tanh(coloured_noise(rng, n, fps, 2.0, 0.02, 0.5)))
+    spot_gain = p["spot"] * (0.6 + 0.4 * tanh(coloured_noise(rng, n, fps, 1.5, 0.05, 2.0)))
     wb = np.stack([1.0 + p["wb"] * coloured_noise(rng, n, fps, 2.0, 0.01, 0.2) for _ in range(2)], axis=1)
     return dict(light=light, spot_x=spot_x, spot_y=spot_y, spot_gain=spot_gain, wb=wb)
 
