@@ -68,8 +68,9 @@ LIGHTING_LEVELS = {
 # time constant in s, a dead band within which it does not react, and the relative step of its gain when it
 # moves), white-balance drift (RMS, per channel).
 # exposure: RMS relative fluctuation of the camera's effective exposure that its metering does not see
-# (gain and exposure-table hunting, the face's own shading as it sways), 1/f^3 above 0.1 Hz (flat below), rolled off above
-# 3 Hz; jitter: RMS per-frame exposure noise (rolling shutter against mains flicker, codec rate control);
+# (gain and exposure-table hunting, the face's own shading as it sways), 1/f^3 above 0.1 Hz (flat below),
+# rolled off above 3 Hz; jitter: RMS per-frame exposure noise (rolling shutter against mains flicker, codec
+# rate control);
 # colour: RMS per-channel gain fluctuation, 1/f over 0.1-3 Hz (white-balance and per-channel gain hunting,
 # codec chroma noise): the part of the real clip's heart-rate band that is not intensity and not pulse.
 # Calibrated on the real PhysRecorder clip (`bench/synth_vs_real.py`): its face crop's mean brightness varies
