@@ -6,9 +6,11 @@ leaderboards/seed-claims.md from the committed results of the three claim runs:
 - TALOS: TDM trained with TALOS vs with plain MSE (and vs lag-tolerant NP), and the learned shifts vs the
   true offsets (bench/talos_gain.py).
 
-Only rows of this checkout's code fingerprint count (as in the leaderboards). A claim holds when the mean
-seed-paired difference is beyond two standard errors in the paper's direction; each table says how many of
-its seeds are done, so a partial run reads as partial.
+Only rows of this checkout's code fingerprint count (as in the leaderboards); a claim with none yet shows the
+rows of the earlier code that has the most, under a "stale" line naming both codes, until `make seed-claims`
+reruns it (a claim costs CPU-hours, so a changed result source must not blank the report). A claim holds
+when the mean seed-paired difference is beyond two standard errors in the paper's direction; each table says
+how many of its seeds are done, so a partial run reads as partial.
 
     python bench/seed_claims.py [--out leaderboards/seed-claims.md] [--print]
 """
@@ -39,6 +41,24 @@ def rows_of(doc: dict, code: str) -> tuple[list[SeedRow], int]:
     rows = seed_rows(db) if db.is_file() else []
     mine = [r for r in rows if r.code == code]
     return mine, len(rows) - len(mine)
+
+
+def code_to_report(codes: list[str], current: str) -> str:
+    """This checkout's code where it has results, else the earlier code with the most (stale until rerun)."""
+    if current in codes or not codes:
+        return current
+    return max(sorted(set(codes)), key=codes.count)
+
+
+def stale_line(code: str, current: str) -> list[str]:
+    if code == current:
+        return []
+    return [
+        f"**Stale:** no result of this checkout's code ({current}) yet; the figures below were measured with "
+        f"code {code} (a result source has changed since, e.g. the SynthPulse generator). Rerun "
+        "`make seed-claims`.",
+        "",
+    ]
 
 
 def by_seed(rows: list[SeedRow], method: str, level: str, field: str) -> dict[int, float]:
@@ -72,6 +92,8 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 def method_claim(title: str, sweep: str, a: str, b: str, code: str, intro: str) -> list[str]:
     """A - B at every level of the sweep, MAE and SNR, seed-paired."""
     doc = sweep_doc(sweep)
+    db = PROJECT_ROOT / doc["database"]
+    current, code = code, code_to_report([r.code for r in seed_rows(db)] if db.is_file() else [], code)
     rows, other = rows_of(doc, code)
     done = sorted({r.seed for r in rows if r.method == a} & {r.seed for r in rows if r.method == b})
     left = [s for s in doc["seeds"] if s not in done]
@@ -84,6 +106,7 @@ def method_claim(title: str, sweep: str, a: str, b: str, code: str, intro: str) 
         f"seeds done (both methods): {', '.join(map(str, done)) or 'none'}; "
         f"left: {', '.join(map(str, left)) or 'none'}; rows of other code, not used: {other}.",
         "",
+        *stale_line(code, current),
     ]
     header = ["level", "seeds", f"{a} MAE", f"{b} MAE", "difference +- SE (bpm)", f"{a} better (sign test)"]
     header += ["MAE verdict", "SNR difference +- SE (dB)", "SNR verdict", "chance MAE"]
@@ -105,6 +128,7 @@ def talos_claim(code: str) -> list[str]:
     from talos_gain import DEFAULT_OUT, SEEDS, load_entries, report
 
     entries = load_entries(DEFAULT_OUT)
+    current, code = code, code_to_report([e["code"] for e in entries], code)
     done = {e["seed"] for e in entries if e["code"] == code and e["loss"] == "talos"}
     done &= {e["seed"] for e in entries if e["code"] == code and e["loss"] == "mse"}
     left = [s for s in map(int, SEEDS.split(",")) if s not in done]
@@ -120,6 +144,7 @@ def talos_claim(code: str) -> list[str]:
         f"Source: `{DEFAULT_OUT.relative_to(PROJECT_ROOT)}` (`python bench/talos_gain.py`); seeds done: "
         f"{', '.join(map(str, sorted(done))) or 'none'}; left: {', '.join(map(str, left)) or 'none'}.",
         "",
+        *stale_line(code, current),
         *(f"- {line}" for line in report(entries, code)),
         "",
     ]

@@ -42,3 +42,18 @@ def test_talos_report_pairs_talos_with_each_other_loss_mse_first():
     assert "talos better at 3/3 (sign test p 0.250); talos better (beyond 2 SE)" in lines[1]
     assert "talos - np_lag" in lines[3] and "seeds 1,2)" in lines[3] and "talos better at 1/2" in lines[3]
     assert lines[3].endswith("not resolved (within 2 SE)")
+
+
+def test_a_claim_without_rows_of_this_code_shows_the_earlier_codes_rows_marked_stale():
+    bench = str(PROJECT_ROOT / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    import seed_claims
+
+    other = seed_claims.build("0123456789ab")  # a code no committed result was computed with
+    stale = [line for line in other if line.startswith("**Stale:**")]
+    assert len(stale) == 3 and all("(0123456789ab)" in line for line in stale)
+    # the stale report's tables are the earlier code's figures, not blank rows
+    assert sum("| raw | 6 |" in line for line in other) == 2
+    assert seed_claims.code_to_report(["a", "b", "b"], "c") == "b"
+    assert seed_claims.code_to_report(["a", "c"], "c") == "c"
