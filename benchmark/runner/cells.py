@@ -278,7 +278,8 @@ def _content_versions(datasets: dict) -> dict:
     version is new training data, so models trained on the old one no longer match."""
     from benchmark.data.datasets.base import DATASETS
 
-    versions = {d: DATASETS.get(d).content_version for d in datasets}
+    adapters = {d: (options or {}).get("adapter", d) for d, options in datasets.items()}  # a named dataset
+    versions = {d: DATASETS.get(adapter).content_version for d, adapter in adapters.items()}
     versions = {d: v for d, v in versions.items() if v is not None}
     return {"content_versions": versions} if versions else {}
 
