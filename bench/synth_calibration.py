@@ -1,10 +1,11 @@
 """Is SynthPulse as hard as real data? Classic methods on a small SynthPulse set, beside published numbers.
 
-Generates a calibration set (default 8 subjects x the four default scenarios, whose nuisances are at
-`medium`, plus the nuisance ladder `<nuisance>-<none|low|medium|high>` on the first 4 subjects, 20 s clips
-at the `quick` preset's 256x192; 96 recordings), scores the seven classic methods through the suite's own
-path (the runner's face stage at `raw`, `predict_bvp`, the runner's `heart_rates` with the quick sweep's
-evaluation: FFT, 0.75-2.5 Hz, whole recording), and prints:
+Generates a calibration set (default 24 subjects, four of each skin tone, x the four default scenarios, whose
+nuisances are at `medium`, plus the nuisance ladder `<nuisance>-<none|low|medium|high>` on the first 6
+subjects, 20 s clips at the `quick` preset's 256x192; 192 recordings: errors are all-or-nothing per
+recording, so fewer subjects move a scenario's MAE by several bpm per miss), scores the seven classic
+methods through the suite's own path (the runner's face stage at `raw`, `predict_bvp`, the runner's
+`heart_rates` with the quick sweep's evaluation: FFT, 0.75-2.5 Hz, whole recording), and prints:
 
 1. POS and CHROM MAE per default scenario beside the matching real-data anchor and the ratio (target
    0.5x-2x): still <-> UBFC-rPPG and PURE, motion <-> MMPD rotation and talking, lighting <-> the mean of
@@ -19,7 +20,7 @@ Sources of the anchors: rPPG-Toolbox (Liu et al., "rPPG-Toolbox: Deep Remote PPG
 Datasets and Benchmarks), unsupervised methods on PURE and UBFC-rPPG; MMPD (Tang et al., "MMPD: Multi-Domain
 Mobile Video Physiology Dataset", EMBC 2023), POS and CHROM per motion and lighting condition.
 
-    OMP_NUM_THREADS=1 python bench/synth_calibration.py --jobs 2   # ~11 CPU-minutes: ~5.5 min on 2 idle cores
+    OMP_NUM_THREADS=1 python bench/synth_calibration.py --jobs 2   # ~7 CPU-minutes: ~3.7 min on 2 idle cores
     python bench/synth_calibration.py --subjects 4 --no-ladder --duration 10  # a quick look
 """
 
@@ -155,13 +156,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--subjects", type=int, default=8)
+    parser.add_argument("--subjects", type=int, default=24)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per clip (default 20)")
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--height", type=int, default=192)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--ladder-subjects", type=int, default=4, help="subjects of the ladder (default 4)")
+    parser.add_argument("--ladder-subjects", type=int, default=6, help="subjects of the ladder (default 6)")
     parser.add_argument("--nuisances", default=None, help="ladder of these nuisances only (comma-separated)")
     parser.add_argument("--no-ladder", action="store_true", help="only the four default scenarios")
     parser.add_argument("--work", default=None, help="folder for videos and crops (default: a temporary one)")

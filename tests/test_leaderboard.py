@@ -154,3 +154,25 @@ def test_scenario_breakdown_scores_each_tag_value_from_its_own_recordings(store,
 def test_no_breakdown_without_recording_tags(store, tmp_path):
     write_leaderboards(store, tmp_path / "lb", plots=False)
     assert "MAE by scenario" not in (tmp_path / "lb" / "synth.md").read_text()
+
+
+def test_the_change_from_raw_is_paired_by_recording_with_a_subject_bootstrap_ci(store, tmp_path):
+    from benchmark.leaderboard.tables import collect_entries, compression_change_table
+
+    entries = collect_entries(store, n_boot=200)
+    table = compression_change_table(store, entries, ["raw", "x264-250k"], "t")
+    rows = {r[1]: r[2] for r in table.rows}
+    # pos: |errors| 1,1,2,2 at raw and 3,3,4,4 at x264-250k on the same recordings: +2 on every one
+    assert rows["pos"] == "+2.00 [+2.00, +2.00] ↑"
+    assert rows["tscan"] == "—" and rows["green"] == "—"  # failed cell; no compressed cell
+    assert compression_change_table(store, entries, ["x264-250k", "raw"], "t") is None
+    # a change within the spread between recordings gets no arrow
+    with ResultStore(tmp_path / "spread.sqlite") as s:
+        _cell(s, "pos", "classic", "raw", [1, 5, 1, 5])
+        _cell(s, "pos", "classic", "x264-250k", [5, 1, 5, 1.5])
+        mixed = compression_change_table(s, collect_entries(s, n_boot=200), ["raw", "x264-250k"], "t")
+    assert mixed.rows[0][2].startswith("+0.12 [") and "↑" not in mixed.rows[0][2]
+    write_leaderboards(store, tmp_path / "lb", plots=False)
+    texts = [f.read_text() for f in (tmp_path / "lb").glob("*.md")]
+    boards = [t for t in texts if t.startswith("# Leaderboard:")]
+    assert boards and all("MAE change from raw, paired by recording" in text for text in boards)

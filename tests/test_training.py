@@ -117,9 +117,11 @@ def tiny_registered(monkeypatch):
 
 @pytest.fixture(scope="module")
 def synth_recordings(tmp_path_factory) -> dict[str, list]:
-    """Three SynthPulse subjects (one per split), 6 s of the `still` scenario: real video files."""
+    """Three SynthPulse subjects (one per split), 6 s of `still` without camera noise (`camera-none`: a
+    test of the machinery, which one training subject and 25 epochs of a per-frame net must pass): real
+    video files."""
     root = tmp_path_factory.mktemp("synth")
-    adapter = SynthPulse(root, preset="smoke", subjects=3, scenarios=("still",), duration_s=6.0, jobs=1)
+    adapter = SynthPulse(root, preset="smoke", subjects=3, scenarios=("camera-none",), duration_s=6.0, jobs=1)
     recordings = adapter.recordings()
     return {s: [r for r in recordings if r.tags["split"] == s] for s in ("train", "val", "test")}
 

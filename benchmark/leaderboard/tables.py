@@ -317,6 +317,71 @@ def tag_breakdown_table(store, entries: list[dict], level: str, tag: str, title:
     return table
 
 
+def _mean_difference(a, b, weights=None):
+    """Weighted mean of a - b along the last axis (bootstrap_ci's metric signature)."""
+    import numpy as np
+
+    w = np.ones_like(a) if weights is None else weights
+    return np.sum(w * (a - b), axis=-1) / np.sum(w, axis=-1)
+
+
+def _abs_errors(store, cells: list[dict]) -> dict[tuple, dict[tuple, tuple]]:
+    """(method, level) -> {(recording, seed): (subject, |whole-recording HR error|)} of the done cells."""
+    import math
+
+    out: dict[tuple, dict[tuple, tuple]] = defaultdict(dict)
+    for c in cells:
+        for p in store.predictions(c["key"], whole_only=True):
+            pred, true = p["hr_pred"], p["hr_true"]
+            if pred is None or true is None or not (math.isfinite(pred) and math.isfinite(true)):
+                continue
+            out[(c["method"], c["level"])][(p["recording"], c["seed"])] = (p["subject"], abs(pred - true))
+    return out
+
+
+CHANGE_NOTE = (
+    "Each cell: the mean over test recordings (and seeds) of |error| at that level minus |error| on the same "
+    "recording at raw, with a 95% CI that bootstraps subjects. ↑: compression raised the error beyond that "
+    "CI (the difference is paired, so it resolves what the two levels' own CIs, which carry the spread "
+    "between subjects, cannot); ↓: lowered it."
+)
+
+
+def compression_change_table(store, entries: list[dict], levels: list[str], title: str) -> Table | None:
+    """MAE at each compressed level minus MAE at raw, paired by recording; None without a raw column."""
+    from benchmark.evaluation.metrics import bootstrap_ci
+
+    if len(levels) < 2 or levels[0] != "raw":
+        return None
+    cells = [c for c in _board_cells(store, entries) if c["status"] == "done"]
+    errors = _abs_errors(store, cells)
+    raw = {e["method"]: e for e in entries if e["level"] == "raw" and e["group"] != CHANCE_GROUP}
+    table = Table(
+        f"{title}: MAE change from raw, paired by recording (bpm, 95% CI)", ["group", "method", *levels[1:]]
+    )
+    for e in sorted(
+        raw.values(), key=lambda e: (_group_rank(e["group"]), e.get("mae") is None, e.get("mae") or 0.0)
+    ):
+        cells_text = []
+        for level in levels[1:]:
+            at_level, at_raw = errors.get((e["method"], level), {}), errors.get((e["method"], "raw"), {})
+            keys = sorted(at_level.keys() & at_raw.keys())
+            if not keys:
+                cells_text.append("—")
+                continue
+            point, low, high = bootstrap_ci(
+                [at_level[k][1] for k in keys],
+                [at_raw[k][1] for k in keys],
+                _mean_difference,
+                [at_level[k][0] for k in keys],
+            )
+            mark = " ↑" if low > 0 else (" ↓" if high < 0 else "")
+            cells_text.append(f"{point:+.2f} [{low:+.2f}, {high:+.2f}]{mark}")
+        table.rows.append([e["group"], e["method"], *cells_text])
+    table.notes = [CHANGE_NOTE]
+    return table
+
+
 def _group_rank(group: str) -> int:
     return GROUPS.index(group) if group in GROUPS else len(GROUPS)
 

@@ -70,6 +70,9 @@ def write_leaderboards(
         shared = tables.shared_checkpoint_notes(store, board)
         for metric in tables.METRICS:
             md.append(tables.metric_table(board, metric, board_levels, name, shared).markdown())
+        change = tables.compression_change_table(store, board, board_levels, name)
+        if change is not None:
+            md.append(change.markdown())
         for tag in tables.BREAKDOWN_TAGS:
             breakdown = tables.tag_breakdown_table(store, board, board_levels[0], tag, name)
             if breakdown is not None:

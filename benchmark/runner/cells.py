@@ -205,6 +205,7 @@ class Cell:
             "face": s.face,
             **self._devices_config(),
             **self._dependency_configs(),
+            **_content_versions(datasets),
         }
 
     def _devices_config(self) -> dict:
@@ -270,6 +271,17 @@ class Cell:
 
     def label(self) -> str:
         return f"{self.method} | {self.train_set}->{self.test_set} | {self.level} | seed {self.seed}"
+
+
+def _content_versions(datasets: dict) -> dict:
+    """{"content_versions": {dataset: version}} for generated datasets (SynthPulse), else {}: a new generator
+    version is new training data, so models trained on the old one no longer match."""
+    from benchmark.data.datasets.base import DATASETS
+
+    adapters = {d: (options or {}).get("adapter", d) for d, options in datasets.items()}  # a named dataset
+    versions = {d: DATASETS.get(adapter).content_version for d, adapter in adapters.items()}
+    versions = {d: v for d, v in versions.items() if v is not None}
+    return {"content_versions": versions} if versions else {}
 
 
 def train_test_pairs(sweep: Sweep) -> list[tuple[str, str]]:

@@ -101,6 +101,9 @@ class DatasetAdapter:
     name: str = ""
     env_var: str = ""
     description: str = ""
+    # the version of the code that makes the recordings (SynthPulse's generator), None for recorded data: part
+    # of a trained model's key, so the zoo's models of one generator version are not reused on another
+    content_version: int | None = None
 
     def __init__(self, root: str | Path | None = None, **options):
         self.root = self.resolve_root(root)

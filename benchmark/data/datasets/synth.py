@@ -19,7 +19,15 @@ import numpy as np
 
 from benchmark.data.datasets.base import Candidate, DatasetAdapter, DatasetLoad, register_dataset
 from benchmark.data.recording import Recording
-from benchmark.data.synth.generate import MARKER, VIDEO_FILE, dataset_dir, default_root, generate, is_complete
+from benchmark.data.synth.generate import (
+    GENERATOR_VERSION,
+    MARKER,
+    VIDEO_FILE,
+    dataset_dir,
+    default_root,
+    generate,
+    is_complete,
+)
 from benchmark.data.synth.presets import get_preset
 from benchmark.errors import ConfigError, DataError
 
@@ -81,6 +89,7 @@ def read_recording(folder: Path) -> Recording:
 
 @register_dataset("synth")
 class SynthPulse(DatasetAdapter):
+    content_version = GENERATOR_VERSION
     env_var = "RPPG_SYNTH_DIR"
     description = "SynthPulse: built-in synthetic face videos with known PPG (generated on first use, cached)"
 

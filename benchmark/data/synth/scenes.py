@@ -38,7 +38,7 @@ MOTION_LEVELS = {
     "none": dict(sway=0.0, beta=2.0, roll=0.0, yaw=0.0, scale=0.0, turns=0.0, turn_deg=0.0, breath=0.0),
     "low": dict(sway=0.0025, beta=1.8, roll=0.3, yaw=0.7, scale=0.002, turns=0.0, turn_deg=0.0, breath=0.002),
     "medium": dict(
-        sway=0.004, beta=1.7, roll=0.8, yaw=2.0, scale=0.005, turns=2.0, turn_deg=8.0, breath=0.002
+        sway=0.011, beta=1.6, roll=2.0, yaw=5.0, scale=0.014, turns=6.0, turn_deg=15.0, breath=0.002
     ),
     "high": dict(
         sway=0.02, beta=1.4, roll=3.5, yaw=8.0, scale=0.025, turns=10.0, turn_deg=25.0, breath=0.003
@@ -49,27 +49,70 @@ MOTION_LEVELS = {
 TALKING_LEVELS = {
     "none": dict(fraction=0.0, rate=4.0, mouth=0.0, bob=0.0, nod=0.0),
     "low": dict(fraction=0.25, rate=3.5, mouth=0.5, bob=0.003, nod=0.5),
-    "medium": dict(fraction=0.55, rate=4.0, mouth=0.8, bob=0.006, nod=1.5),
+    "medium": dict(fraction=0.55, rate=4.0, mouth=0.8, bob=0.008, nod=2.0),
     "high": dict(fraction=0.85, rate=4.5, mouth=1.0, bob=0.015, nod=3.0),
 }
 # Lighting: drift, RMS relative change of the main (daylight-like) source, 1/f^2 below 0.1 Hz; steps per
 # minute and their size (a cloud, a door, a lamp switched); flicker, RMS relative fluctuation of the second
-# (warm, lamp-like) source, aperiodic noise up to 3 Hz, which changes the illuminant's colour; spot:
-# strength of a light moving across the scene (a person passing, a screen), relative to the ambient.
+# (warm, lamp-like) source, aperiodic 1/f^0.5 noise over 0.1-3 Hz, which changes the illuminant's colour;
+# spot: strength of a light moving across the scene (a person passing, a screen), relative to the ambient.
+# Medium and high were raised in version 7 with motion's and talking's medium, so that the classic methods'
+# errors on the default scenarios match published real-data anchors (bench/synth_calibration.py).
 LIGHTING_LEVELS = {
     "none": dict(drift=0.0, steps=0.0, step_size=0.0, flicker=0.0, spot=0.0, wb=0.0),
     "low": dict(drift=0.01, steps=0.0, step_size=0.0, flicker=0.002, spot=0.0, wb=0.004),
-    "medium": dict(drift=0.06, steps=3.0, step_size=0.1, flicker=0.015, spot=0.25, wb=0.015),
-    "high": dict(drift=0.15, steps=6.0, step_size=0.2, flicker=0.03, spot=0.4, wb=0.03),
+    "medium": dict(drift=0.08, steps=5.0, step_size=0.15, flicker=0.045, spot=0.5, wb=0.02),
+    "high": dict(drift=0.15, steps=8.0, step_size=0.25, flicker=0.07, spot=0.7, wb=0.04),
 }
 # Camera: sensor noise (x the subject's base level), auto-exposure (off: locked at the first frame; else its
 # time constant in s, a dead band within which it does not react, and the relative step of its gain when it
 # moves), white-balance drift (RMS, per channel).
+# exposure: RMS relative fluctuation of the camera's effective exposure that its metering does not see
+# (gain and exposure-table hunting, the face's own shading as it sways), 1/f^3 above 0.1 Hz (flat below),
+# rolled off above 3 Hz; jitter: RMS per-frame exposure noise (rolling shutter against mains flicker, codec
+# rate control);
+# colour: RMS per-channel gain fluctuation, 1/f over 0.1-3 Hz (white-balance and per-channel gain hunting,
+# codec chroma noise): the part of the real clip's heart-rate band that is not intensity and not pulse.
+# Calibrated on the real PhysRecorder clip (`bench/synth_vs_real.py`): its face crop's mean brightness varies
+# by ~1.8 % RMS at 0.1-0.7 Hz, ~0.24 % in the heart-rate band and ~0.06 % at 6-15 Hz, nearly all of it common
+# to the three channels.
 CAMERA_LEVELS = {
-    "none": dict(noise=0.0, ae=False, ae_tau=0.8, deadband=0.0, step=0.0, wb=0.0),
-    "low": dict(noise=0.5, ae=True, ae_tau=0.8, deadband=0.0, step=0.0, wb=0.002),
-    "medium": dict(noise=1.0, ae=True, ae_tau=0.5, deadband=0.03, step=0.03, wb=0.006),
-    "high": dict(noise=5.0, ae=True, ae_tau=0.3, deadband=0.05, step=0.06, wb=0.015),
+    "none": dict(
+        noise=0.0, ae=False, ae_tau=0.8, deadband=0.0, step=0.0, wb=0.0, exposure=0.0, jitter=0.0, colour=0.0
+    ),
+    "low": dict(
+        noise=0.5,
+        ae=True,
+        ae_tau=0.8,
+        deadband=0.0,
+        step=0.0,
+        wb=0.002,
+        exposure=0.015,
+        jitter=3e-4,
+        colour=7e-4,
+    ),
+    "medium": dict(
+        noise=1.0,
+        ae=True,
+        ae_tau=0.5,
+        deadband=0.03,
+        step=0.03,
+        wb=0.006,
+        exposure=0.045,
+        jitter=8e-4,
+        colour=1.5e-3,
+    ),
+    "high": dict(
+        noise=5.0,
+        ae=True,
+        ae_tau=0.3,
+        deadband=0.05,
+        step=0.06,
+        wb=0.015,
+        exposure=0.09,
+        jitter=2e-3,
+        colour=3e-3,
+    ),
 }
 # Skin: the `skin-<level>` ladder renders every subject with one tone (pulse weaker and skin darker as the
 # tone darkens); the other scenarios keep each subject's own tone (subjects cycle through I..VI).
@@ -246,7 +289,7 @@ def lighting(level: str, times: np.ndarray, fps: float, rng: np.random.Generator
     for t0, s, d in zip(starts, sizes, durations):
         steps += p["step_size"] * s * _ramp(times, t0, d)
     main = np.exp(drift + steps)
-    flicker = p["flicker"] * coloured_noise(rng, n, fps, 1.0, 0.1, 3.0)
+    flicker = p["flicker"] * coloured_noise(rng, n, fps, 0.5, 0.1, 3.0)
     lamp_share = rng.uniform(0.2, 0.5)
     daylight = np.array([0.95, 1.0, 1.08])
     lamp = np.array([1.2, 1.0, 0.75])
@@ -256,7 +299,7 @@ def lighting(level: str, times: np.ndarray, fps: float, rng: np.random.Generator
     path = coloured_noise(rng, n, fps, 2.0, 0.02, 0.3)
     spot_x = 0.5 + 0.5 * tanh(path + rng.uniform(-1, 1))
     spot_y = 0.3 + 0.1 * coloured_noise(rng, n, fps, 2.0, 0.02, 0.3)
-    spot_gain = p["spot"] * (0.6 + 0.4 * tanh(coloured_noise(rng, n, fps, 2.0, 0.02, 0.5)))
+    spot_gain = p["spot"] * (0.6 + 0.4 * tanh(coloured_noise(rng, n, fps, 1.5, 0.05, 2.0)))
     wb = np.stack([1.0 + p["wb"] * coloured_noise(rng, n, fps, 2.0, 0.01, 0.2) for _ in range(2)], axis=1)
     return dict(light=light, spot_x=spot_x, spot_y=spot_y, spot_gain=spot_gain, wb=wb)
 
@@ -269,6 +312,15 @@ def camera_wb(level: str, times: np.ndarray, fps: float, rng: np.random.Generato
     )
 
 
+def camera_exposure(level: str, times: np.ndarray, fps: float, rng: np.random.Generator) -> np.ndarray:
+    """The camera's unmetered exposure fluctuation, [n, 3] relative gains (drawn after camera_wb's noise)."""
+    p = CAMERA_LEVELS[level]
+    slow = p["exposure"] * coloured_noise(rng, times.size, fps, 3.0, 0.1, 3.0)
+    common = np.exp(slow + p["jitter"] * rng.standard_normal(times.size))
+    colour = np.stack([coloured_noise(rng, times.size, fps, 1.0, 0.1, 3.0) for _ in range(3)], axis=1)
+    return common[:, None] * (1.0 + p["colour"] * colour)
+
+
 def trajectories(scenario: Scenario, times: np.ndarray, fps: float, seeds: dict) -> Trajectories:
     """Draw the nuisance signals of one recording; `seeds` holds one SeedSequence per nuisance."""
     rngs = {k: np.random.default_rng(s) for k, s in seeds.items()}
@@ -276,13 +328,14 @@ def trajectories(scenario: Scenario, times: np.ndarray, fps: float, seeds: dict)
     talk = talking(scenario.talking, times, fps, rngs["talking"])
     light = lighting(scenario.lighting, times, fps, rngs["lighting"])
     cam_wb = camera_wb(scenario.camera, times, fps, rngs["camera"])
+    exposure = camera_exposure(scenario.camera, times, fps, rngs["camera"])
     angle = head["angle_deg"] + talk["angle_deg"]
     yaw = head["yaw_deg"]
     # Highlights on forehead, nose and cheekbones brighten or fade as the head turns against the light.
     pose = 1.0 + 0.03 * yaw + 0.02 * angle + 0.3 * (np.abs(yaw) / 10.0) ** 2
     specular = 0.05 * np.clip(pose, 0.2, 3.0) * (1.0 + light["spot_gain"])
     wb = light["wb"] * cam_wb
-    white_balance = np.stack([wb[:, 0], np.ones(times.size), wb[:, 1]], axis=1)
+    white_balance = np.stack([wb[:, 0], np.ones(times.size), wb[:, 1]], axis=1) * exposure
     return Trajectories(
         dx=head["dx"],
         dy=head["dy"] + talk["dy"],

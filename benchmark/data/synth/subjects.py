@@ -25,6 +25,10 @@ from benchmark.data.synth.faces import (
 from benchmark.data.synth.portable import gaussian_blur, pow32, resize, warp_affine
 
 HAAR_FILE = "haarcascade_frontalface_default.xml"
+# The pulse's strength, a lumped factor (skin's pulsatile absorption x how much of the face crop is skin):
+# set so that the face stage's crops carry as much pulse as the real PhysRecorder clip's
+# (`bench/synth_vs_real.py`: 0.08 % RMS of the crop's mean green, locked to the reference).
+PULSE_GAIN = 3.5
 
 
 @lru_cache(maxsize=1)
@@ -122,7 +126,7 @@ def build_subject(
         layer=layer,
         background=bg,
         anchor=anchor,
-        pulse_amplitude=float(rng.uniform(0.008, 0.016) * tone_factor),
+        pulse_amplitude=float(rng.uniform(0.008, 0.016) * PULSE_GAIN * tone_factor),
         noise_level=float(rng.uniform(0.7, 1.3)),
         ptt_offset_s=float(np.round(rng.uniform(-0.5, 0.5), 3)),
         attempts=attempt + 1,
