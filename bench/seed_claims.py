@@ -35,12 +35,10 @@ def sweep_doc(name: str) -> dict:
     return yaml.safe_load((SWEEPS / f"{name}.yaml").read_text())
 
 
-def rows_of(doc: dict, code: str) -> tuple[list[SeedRow], int]:
-    """The sweep's finished cells of this code, and how many of other code were left out."""
+def sweep_rows(doc: dict) -> list[SeedRow]:
+    """Every finished cell of the sweep's database (none before its first run)."""
     db = PROJECT_ROOT / doc["database"]
-    rows = seed_rows(db) if db.is_file() else []
-    mine = [r for r in rows if r.code == code]
-    return mine, len(rows) - len(mine)
+    return seed_rows(db) if db.is_file() else []
 
 
 def code_to_report(codes: list[str], current: str) -> str:
@@ -92,9 +90,10 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
 def method_claim(title: str, sweep: str, a: str, b: str, code: str, intro: str) -> list[str]:
     """A - B at every level of the sweep, MAE and SNR, seed-paired."""
     doc = sweep_doc(sweep)
-    db = PROJECT_ROOT / doc["database"]
-    current, code = code, code_to_report([r.code for r in seed_rows(db)] if db.is_file() else [], code)
-    rows, other = rows_of(doc, code)
+    every = sweep_rows(doc)
+    current, code = code, code_to_report([r.code for r in every], code)
+    rows = [r for r in every if r.code == code]
+    other = len(every) - len(rows)
     done = sorted({r.seed for r in rows if r.method == a} & {r.seed for r in rows if r.method == b})
     left = [s for s in doc["seeds"] if s not in done]
     lines = [
