@@ -115,12 +115,13 @@ def build_module(
             f"--random-weights"
         )
     factory = entry.load_factory()
-    module = factory(**(overrides or {}))
-    if weights is not None:
-        from benchmark.evaluation.predict_cli import load_weights
+    if weights is None:
+        return factory(**(overrides or {})).eval()
+    from benchmark.evaluation.predict_cli import load_weights, trained_factory_kwargs
 
-        module = load_weights(module, method, Path(weights), factory)
-    return module.eval()
+    # the size the weights were trained at (a zoo entry's recipe), unless the caller says otherwise
+    kwargs = {**trained_factory_kwargs(method, Path(weights), factory), **(overrides or {})}
+    return load_weights(factory(**kwargs), method, Path(weights), factory).eval()
 
 
 def _stven_with_level(net):

@@ -12,7 +12,8 @@ pulse it reports, not whether that pulse is right, and it runs higher than an SN
 
 A learned method (catalogue kind supervised or self-supervised) needs trained weights: without `--weights`
 it uses the model zoo's entry for that method (zoo/<method>.pt, trained on SynthPulse, sha256-checked; the
-JSON's `weights` names it), and a method the zoo lacks is refused (ConfigError) before any decoding, rather
+JSON's `weights` names it; the network is built at the input size its weights were trained at, see
+trained_factory_kwargs), and a method the zoo lacks is refused (ConfigError) before any decoding, rather
 than report a heart rate from random weights.
 
 Errors and exit codes, one convention with or without `--json`:
@@ -160,6 +161,53 @@ def load_weights(module, method: str, path: Path, factory=None):
     raise own_error
 
 
+def trained_factory_kwargs(method: str, weights: Path, factory) -> dict:
+    """The factory arguments `weights` were trained with, so that the network is built at the input size
+    (and chunk length) it learned: a model trained at 36x36 and run on 72x72 crops sees its face at another
+    scale, and fully convolutional ones (PhysNet, the KD student) run without complaint and read the wrong
+    heart rate (the zoo's PhysNet: 81.49 bpm on the real PhysRecorder clip at 72 px, 71.21 at 36; oximeter
+    70.8). From the zoo entry's recipe when the weights are a zoo entry's, else from a Lightning checkpoint's
+    saved input spec (`benchmark run`'s checkpoints), else none (a foreign format such as rPPG-Toolbox's
+    .pth, trained at the method's paper size, its default)."""
+    import inspect
+
+    from benchmark import zoo
+    from benchmark.methods.config import split_recipe
+
+    entry = zoo.find_method(method)
+    if entry is not None and "recipe" in entry.meta and zoo_weights(entry, weights):
+        kwargs = split_recipe(entry.meta["recipe"])[0]
+    else:
+        spec = checkpoint_input_spec(weights)
+        kwargs = {k: spec[k] for k in ("size", "frames") if k in spec}
+    params = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in params}
+
+
+def zoo_weights(entry, path: Path) -> bool:
+    """Whether `path` holds the zoo entry's weights: its file, or a copy of it anywhere (same sha256)."""
+    from benchmark.paths import file_sha256
+
+    if entry.loads_from(path):
+        return True
+    return Path(path).is_file() and file_sha256(Path(path)) == entry.meta["sha256"]
+
+
+def checkpoint_input_spec(path: Path) -> dict:
+    """The input spec a Lightning checkpoint of ours saved in its hyper-parameters ({} for anything else)."""
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # unreadable or foreign: load_weights reports it with the file's name
+        return {}
+    hparams = obj.get("hyper_parameters") if isinstance(obj, dict) else None
+    spec = hparams.get("input_spec") if isinstance(hparams, dict) else None
+    return spec if isinstance(spec, dict) else {}
+
+
 def build_method(name: str, weights: Path | None):
     """The method, with its weights loaded (see resolve_weights and load_weights).
 
@@ -181,8 +229,9 @@ def build_method(name: str, weights: Path | None):
         return load_release(release.name)
     weights = resolve_weights(name, weights)
     factory = METHODS.get(name).load_factory()
-    module = factory()
-    return module if weights is None else load_weights(module, name, weights, factory)
+    if weights is None:
+        return factory()
+    return load_weights(factory(**trained_factory_kwargs(name, weights, factory)), name, weights, factory)
 
 
 def check_options(band, estimator: str) -> tuple[float, float]:
