@@ -75,7 +75,9 @@ def encoded(clip, tmp_path_factory):
     path, pulse, blob = clip
     root = tmp_path_factory.mktemp("compressed")
     out = {}
-    for name in compression_levels():
+    for name, level in compression_levels().items():
+        if level.reference is not None:  # per-pixel levels: 160x120 gets 1/16 of a VGA rate (test below)
+            continue
         video = compress_video(path, name, cache_root=root)
         with open_video(video.path) as reader:
             frames = reader.read()
@@ -100,7 +102,16 @@ def test_levels_cover_protocol():
     assert {lv.mode for lv in levels.values() if lv.codec in ("x264", "x265")} == {"bitrate", "crf"}
     assert {lv.mode for lv in levels.values() if lv.codec == "mpeg4"} == {"bitrate", "qscale"}
     row = levels["x264-crf28"].describe()
-    assert row == {"name": "x264-crf28", "codec": "x264", "mode": "crf", "value": 28}
+    assert row == {"name": "x264-crf28", "codec": "x264", "mode": "crf", "value": 28, "per": "-"}
+    for codec in ("x264", "x265", "mpeg4"):  # the protocol at a 640x480 30 fps video's bits per pixel
+        for kbps in (1000, 500, 250):
+            level = levels[f"{codec}-{kbps}k-vga"]
+            assert (level.codec, level.mode, level.value, level.reference) == (
+                codec, "bitrate", kbps, (640, 480, 30.0)
+            )  # fmt: skip
+            assert level.encoder_value(640, 480, 30.0) == kbps
+            assert level.encoder_value(256, 192, 30.0) == pytest.approx(kbps * 0.16)
+            assert levels[f"{codec}-{kbps}k"].encoder_value(256, 192, 30.0) == kbps
     assert all(isinstance(v, (str, int, float)) for lv in levels.values() for v in lv.describe().values())
 
 
@@ -114,6 +125,27 @@ def test_bad_level_config_is_named(tmp_path):
         load_levels(bad)
     with pytest.raises(ConfigError, match="unknown compression level"):
         compress_video(bad, "x264-9k")
+    bad.write_text("levels:\n  c: {codec: x264, mode: crf, value: 20, per: [640, 480, 30]}\n")
+    with pytest.raises(ConfigError, match="bitrate levels only"):
+        load_levels(bad)
+    bad.write_text("levels:\n  b: {codec: x264, mode: bitrate, value: 250, per: [640, 480]}\n")
+    with pytest.raises(ConfigError, match=r"\[width, height, fps\]"):
+        load_levels(bad)
+
+
+def test_absolute_levels_keep_their_cache_keys():
+    """Adding per-pixel levels must not re-key (and re-encode) every cached encode of the absolute ones."""
+    levels = compression_levels()
+    assert levels["x264-250k"].key() == "48dad01b03bf32b5"
+    assert levels["mpeg4-q12"].key() == "baadebee5b6adef9"
+    assert levels["x264-250k-vga"].key() != levels["x264-250k"].key()
+
+
+def test_a_vga_level_gives_a_small_video_the_bits_per_pixel_of_a_vga_one(clip, tmp_path):
+    """x264-1000k-vga on a 160x120 30 fps clip: 1000 kbit/s x (160 x 120) / (640 x 480) = 62.5 kbit/s."""
+    video = compress_video(clip[0], "x264-1000k-vga", cache_root=tmp_path)
+    assert video.kbps == pytest.approx(62.5, rel=0.25)
+    assert video.bits_per_pixel == pytest.approx(1000e3 / (640 * 480 * 30), rel=0.25)
 
 
 @pytest.mark.slow

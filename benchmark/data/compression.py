@@ -169,13 +169,21 @@ MODES: dict[str, Callable[[object, float], dict[str, str]]] = {
 
 @dataclass(frozen=True)
 class CompressionLevel:
-    """One named level: `raw` (the source untouched) or codec @ mode=value."""
+    """One named level: `raw` (the source untouched) or codec @ mode=value.
+
+    A bitrate level with a `reference` (width, height, fps) is relative to the frame's size: `value` kbit/s
+    is what a video of the reference size gets, and any other video gets the same bits per pixel and frame
+    (value scaled by its pixel rate over the reference's). The rPPGNet/STVEN protocol's 250 kbit/s was set
+    for real recordings (MAHNOB-HCI 780x580 at 61 fps; UBFC-rPPG and PURE are 640x480 at 30): on SynthPulse's
+    256x192 frames the same nominal rate is 6.25x the bits per pixel of a 640x480 video, and MPEG-4 never
+    even spends it (docs/synthpulse.md, "Compression")."""
 
     name: str
     codec: str = RAW
     mode: str = ""
     value: float = 0.0
     version: int = 1
+    reference: tuple[int, int, float] | None = None
 
     @property
     def is_raw(self) -> bool:
@@ -184,7 +192,17 @@ class CompressionLevel:
     def describe(self) -> dict:
         """Flat row for `python -m benchmark list compression` (bitrate values are kbit/s)."""
         value = "" if self.is_raw else (int(self.value) if float(self.value).is_integer() else self.value)
-        return {"name": self.name, "codec": self.codec, "mode": self.mode or "-", "value": value}
+        row = {"name": self.name, "codec": self.codec, "mode": self.mode or "-", "value": value}
+        w, h, fps = self.reference or (0, 0, 0)
+        row["per"] = f"{w}x{h} at {fps:g} fps (same bits per pixel at any size)" if self.reference else "-"
+        return row
+
+    def encoder_value(self, width: int, height: int, fps: float) -> float:
+        """The mode's value for a video of this size: `value`, scaled by pixel rate for a reference level."""
+        if self.reference is None:
+            return self.value
+        w, h, f = self.reference
+        return self.value * (width * height * fps) / (w * h * f)
 
     def key(self) -> str:
         """Stable hash of what changes the encoded bytes (cache key part)."""
@@ -192,6 +210,10 @@ class CompressionLevel:
         payload = [self.version, self.codec, self.mode, float(self.value), spec.encoder if spec else RAW]
         if spec:  # the pinned encoder settings and input conversion: new keys whenever they change
             payload.append(["portable-v2", *map(list, spec.options), list(YUV_CONVERSION)])
+        if (
+            self.reference is not None
+        ):  # absent for absolute levels: their keys (and caches) stay as they were
+            payload.append(["per", *map(float, self.reference)])
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
 
 
@@ -225,7 +247,24 @@ def _parse_level(name: str, entry: dict, version: int, where: Path) -> Compressi
     lowest = 0 if mode == "crf" else 1  # crf 0 is a real (near-lossless) setting; a zero bitrate is not
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < lowest:
         raise ConfigError(f"{where}: level {name!r} needs a numeric value >= {lowest}, got {value!r}")
-    return CompressionLevel(name=name, codec=codec, mode=mode, value=float(value), version=version)
+    return CompressionLevel(
+        name=name, codec=codec, mode=mode, value=float(value), version=version,
+        reference=_parse_reference(name, entry, mode, where),
+    )  # fmt: skip
+
+
+def _parse_reference(name: str, entry: dict, mode: str, where: Path) -> tuple[int, int, float] | None:
+    """`per: [width, height, fps]` of a bitrate level (see CompressionLevel), or None."""
+    per = entry.get("per")
+    if per is None:
+        return None
+    if mode != "bitrate":
+        raise ConfigError(f"{where}: level {name!r}: `per` applies to bitrate levels only, not {mode!r}")
+    ok = isinstance(per, list) and len(per) == 3
+    ok = ok and all(isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 for x in per)
+    if not ok:
+        raise ConfigError(f"{where}: level {name!r}: `per` must be [width, height, fps] > 0, got {per!r}")
+    return int(per[0]), int(per[1]), float(per[2])
 
 
 def load_levels(path: Path) -> dict[str, CompressionLevel]:
@@ -350,7 +389,7 @@ class _LevelEncoder:
         self.stream = self.out.add_stream(spec.encoder, rate=rate)
         self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuv420p"
         options = encoder_options(spec)
-        options.update(MODES[level.mode](self.stream, level.value))
+        options.update(MODES[level.mode](self.stream, level.encoder_value(width, height, float(rate))))
         self.stream.options = options
 
     def _mux(self, packets) -> None:
