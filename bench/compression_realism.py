@@ -112,11 +112,11 @@ def main(argv=None) -> int:
     )
     vga_rate = VGA[0] * VGA[1] * VGA[2]
     print(
-        f"POS/CHROM SNR (dB, around the reference HR) and |error| (bpm), medians; bpp = achieved bits per pixel "
-        f"and frame. Real: {len(real)} recording(s), {real_rate / 1e6:.2f} Mpixel/s. SynthPulse: {len(synth)} "
-        f"subjects, {args.scenario}, seed {args.seed}, {synth_rate / 1e6:.2f} Mpixel/s. A -vga level gives a "
-        f"video 640x480 at 30 fps's bits per pixel: SynthPulse {synth_rate / vga_rate:.3f} x the nominal rate, "
-        f"the real recording(s) {real_rate / vga_rate:.3f} x.\n"
+        "POS/CHROM SNR (dB, around the reference HR) and |error| (bpm), medians; bpp = achieved bits per "
+        f"pixel and frame. Real: {len(real)} recording(s), {real_rate / 1e6:.2f} Mpixel/s. SynthPulse: "
+        f"{len(synth)} subjects, {args.scenario}, seed {args.seed}, {synth_rate / 1e6:.2f} Mpixel/s. A -vga "
+        f"level gives a video 640x480 at 30 fps's bits per pixel: SynthPulse {synth_rate / vga_rate:.3f} x "
+        f"the nominal rate, the real recording(s) {real_rate / vga_rate:.3f} x.\n"
     )
     print(f"{'set @ level':<34} {'n':>3} {'bpp':>8} " + " ".join(f"{k:>9}" for k in METRICS))
     print_line("real @ raw", len(real), summarise([measure(r, level("raw", 0), work) for r in real]))
