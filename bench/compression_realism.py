@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from synth_vs_real import add_real_and_synth_arguments, classic_scores  # bench/, beside this script
 
 CODECS = ("x264", "x265", "mpeg4")
 METRICS = ("pos_snr", "chrom_snr", "pos_err", "chrom_err")
@@ -45,24 +46,14 @@ def measure(rec, lvl, cache_root: Path) -> dict:
     from benchmark.data.compression import compress_video
     from benchmark.data.preprocess import preprocess_recording
     from benchmark.data.transforms import rgb_means
-    from benchmark.evaluation.hr import snr_db
-    from benchmark.evaluation.inference import predict_bvp
-    from benchmark.methods import create_method
-    from benchmark.runner.cells import Evaluation
-    from benchmark.runner.evaluate import face_config, heart_rates
+    from benchmark.runner.evaluate import face_config
     from benchmark.spec import CROP_SIZE
 
     pre = preprocess_recording(rec, lvl, face_config({}), CROP_SIZE, cache_root=cache_root / "preprocessed")
     means = rgb_means(np.asarray(pre.frames)).astype(np.float64)
-    ppg, fs = np.asarray(pre.ppg, dtype=np.float64), float(pre.fps)
     encoded = compress_video(rec.video, lvl, cache_root=cache_root / "compressed", fps=rec.fps)
-    row = {"bpp": encoded.bits_per_pixel}
-    for m in ("pos", "chrom"):
-        bvp = np.asarray(predict_bvp(create_method(m), means[:, None, None, :], fs), dtype=np.float64)
-        _, _, hr_pred, hr_true, _, _ = heart_rates(bvp, ppg, fs, Evaluation())[0]
-        row[f"{m}_snr"] = snr_db(bvp, fs, hr_true)
-        row[f"{m}_err"] = np.nan if hr_pred is None else abs(hr_pred - hr_true)
-    return row
+    ppg = np.asarray(pre.ppg, dtype=np.float64)
+    return {"bpp": encoded.bits_per_pixel, **classic_scores(means, ppg, float(pre.fps))}
 
 
 def pixel_rate(rec) -> float:
@@ -84,15 +75,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--real", required=True, help="root of the real recording(s)")
-    parser.add_argument("--dataset", default="rlap", help="the suite's reader for --real (default rlap)")
-    parser.add_argument("--scenario", default="still", help="SynthPulse scenario (default still)")
-    parser.add_argument("--subjects", type=int, default=6)
+    add_real_and_synth_arguments(parser, subjects=6)
     parser.add_argument("--seed", type=int, default=1, help="SynthPulse seed (default 1: the test set's)")
     parser.add_argument("--bitrates", default="1000,500,250", help="kbit/s, comma-separated")
     parser.add_argument("--codecs", default=",".join(CODECS))
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--work", default=None, help="folder for videos and crops (default: a temporary one)")
     args = parser.parse_args(argv)
 
     from benchmark.data.datasets import load_dataset

@@ -68,11 +68,7 @@ def measure(rec, cache_root: Path) -> dict:
     """One recording's signal figures (see the module docstring), through the suite's own face stage."""
     from benchmark.data.preprocess import preprocess_recording
     from benchmark.data.transforms import rgb_means
-    from benchmark.evaluation.hr import snr_db
-    from benchmark.evaluation.inference import predict_bvp
-    from benchmark.methods import create_method
-    from benchmark.runner.cells import Evaluation
-    from benchmark.runner.evaluate import face_config, heart_rates
+    from benchmark.runner.evaluate import face_config
     from benchmark.spec import CROP_SIZE
 
     pre = preprocess_recording(rec, "raw", face_config({}), CROP_SIZE, cache_root=cache_root)
@@ -85,12 +81,36 @@ def measure(rec, cache_root: Path) -> dict:
     row["pulse"] = 100 * pulse_locked_rms(rgb[1], ppg, fs)
     corr = np.corrcoef(rgb)
     row["common"] = float((corr[0, 1] + corr[2, 1]) / 2)
+    row.update(classic_scores(means, ppg, fs))
+    return row
+
+
+def classic_scores(means: np.ndarray, ppg: np.ndarray, fs: float) -> dict:
+    """POS's and CHROM's SNR around the reference heart rate (dB) and |error| (bpm) from per-frame RGB means,
+    scored as a sweep's raw cell (FFT, 0.75-2.5 Hz)."""
+    from benchmark.evaluation.hr import snr_db
+    from benchmark.evaluation.inference import predict_bvp
+    from benchmark.methods import create_method
+    from benchmark.runner.cells import Evaluation
+    from benchmark.runner.evaluate import heart_rates
+
+    row = {}
     for m in ("pos", "chrom"):
         bvp = np.asarray(predict_bvp(create_method(m), means[:, None, None, :], fs), dtype=np.float64)
         _, _, hr_pred, hr_true, _, _ = heart_rates(bvp, ppg, fs, Evaluation())[0]
         row[f"{m}_snr"] = snr_db(bvp, fs, hr_true)
         row[f"{m}_err"] = np.nan if hr_pred is None else abs(hr_pred - hr_true)
     return row
+
+
+def add_real_and_synth_arguments(parser: argparse.ArgumentParser, subjects: int) -> None:
+    """The arguments both real-vs-SynthPulse scripts take: the real recordings and the SynthPulse set."""
+    parser.add_argument("--real", required=True, help="root of the real recording(s)")
+    parser.add_argument("--dataset", default="rlap", help="the suite's reader for --real (default rlap)")
+    parser.add_argument("--scenario", default="still", help="SynthPulse scenario (default still)")
+    parser.add_argument("--subjects", type=int, default=subjects)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--work", default=None, help="folder for videos and crops (default: a temporary one)")
 
 
 def print_rows(rows: list[dict]) -> None:
@@ -117,16 +137,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--real", required=True, help="root of the real recording(s)")
-    parser.add_argument("--dataset", default="rlap", help="the suite's reader for --real (default rlap)")
-    parser.add_argument("--scenario", default="still", help="SynthPulse scenario (default still)")
-    parser.add_argument("--subjects", type=int, default=8)
+    add_real_and_synth_arguments(parser, subjects=8)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--height", type=int, default=192)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--work", default=None, help="folder for videos and crops (default: a temporary one)")
     args = parser.parse_args(argv)
 
     from benchmark.data.datasets import load_dataset

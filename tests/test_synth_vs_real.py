@@ -49,3 +49,25 @@ def test_the_real_clip_carries_a_pulse_that_pos_finds(physrecorder_dir, tmp_path
     assert row["pos_err"] < 3.0, row
     assert 0.03 < row["pulse"] < row["band"], row  # % of the crop's mean green
     assert row["common"] > 0.9, row  # the real clip's brightness changes are nearly all intensity
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_compression_realism_gives_synthpulse_a_vga_videos_bits_per_pixel(physrecorder_dir, tmp_path, capsys):
+    """bench/compression_realism.py on the real clip and one SynthPulse subject at x264 250 kbit/s: the real
+    640x480 clip and SynthPulse at the -vga level get ~0.027 bits per pixel, SynthPulse at the nominal rate
+    ~0.17 (6.25x: its frames are 256x192)."""
+    svr()  # puts bench/ on the path
+    realism = importlib.import_module("compression_realism")
+    argv = ["--real", str(physrecorder_dir), "--subjects", "1", "--bitrates", "250", "--codecs", "x264"]
+    assert realism.main([*argv, "--work", str(tmp_path)]) == 0
+    rows = {}
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith(("real @", "synth @")):
+            label, _, rest = line.partition("  ")
+            rows[label.strip()] = [float(v) for v in rest.split()]
+    vga_bpp = 250e3 / (640 * 480 * 30)
+    assert rows["real @ x264-250k"][1] == pytest.approx(vga_bpp, rel=0.25)
+    assert rows["synth @ x264-250k-vga"][1] == pytest.approx(vga_bpp, rel=0.25)
+    assert rows["synth @ x264-250k"][1] == pytest.approx(6.25 * vga_bpp, rel=0.25)
+    assert rows["real @ raw"][2] > rows["real @ x264-250k"][2]  # POS SNR: the real clip loses at 250k
