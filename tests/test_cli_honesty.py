@@ -305,14 +305,12 @@ def test_predict_estimator_choices_are_the_registry(capsys):
 
 
 def test_a_recipe_key_the_factory_does_not_take_is_an_error_naming_the_file(tmp_path, monkeypatch):
-    import shutil
-
     from benchmark.methods.config import load_recipe
 
-    methods = tmp_path / "methods"
-    shutil.copytree(config_dir() / "methods", methods)
-    path = methods / "physnet.yaml"
-    path.write_text(path.read_text().replace("recipe:\n", "recipe:\n  frame_count: 128\n", 1))
+    path = tmp_path / "methods" / "physnet.yaml"  # load_recipe reads only the method's own file
+    path.parent.mkdir()
+    recipe = (config_dir() / "methods" / "physnet.yaml").read_text()
+    path.write_text(recipe.replace("recipe:\n", "recipe:\n  frame_count: 128\n", 1))
     monkeypatch.setenv("RPPG_CONFIG_DIR", str(tmp_path))
     with pytest.raises(ConfigError, match=r"physnet\.yaml: keys \['frame_count'\] are neither training keys"):
         load_recipe("physnet", "quick")
