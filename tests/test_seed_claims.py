@@ -33,14 +33,14 @@ def test_talos_report_pairs_talos_with_each_other_loss_mse_first():
 
     entries = [entry("talos", s, 1.0 + 0.1 * s) for s in (1, 2, 3)]
     entries += [entry("mse", s, 20.0 + s) for s in (1, 2, 3)]
-    entries += [entry("np_lag", s, m) for s, m in ((1, 0.5), (2, 2.0))]  # one seed left, mixed wins
+    entries += [entry("np_lag", s, m) for s, m in ((1, 0.5), (2, 2.0), (3, 1.0))]  # mixed wins
     entries += [entry("mse", 4, 9.0, code="other")]
     lines = report(entries, "c0de")
-    assert lines[0] == "entries of this code (c0de): 8; of other code, not used: 1"
+    assert lines[0] == "entries of this code (c0de): 9; of other code, not used: 1"
     assert [line.split(":")[0] for line in lines[1:]] == ["MAE (bpm)", "SNR (dB)"] * 2
     assert "talos - mse -20.80" in lines[1] and "median -20.80" in lines[1]
     assert "talos better at 3/3 (sign test p 0.250); talos better (beyond 2 SE)" in lines[1]
-    assert "talos - np_lag" in lines[3] and "seeds 1,2)" in lines[3] and "talos better at 1/2" in lines[3]
+    assert "talos - np_lag" in lines[3] and "seeds 1,2,3)" in lines[3] and "talos better at 1/3" in lines[3]
     assert lines[3].endswith("not resolved (within 2 SE)")
 
 

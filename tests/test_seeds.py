@@ -56,7 +56,10 @@ def test_a_difference_within_two_standard_errors_is_not_resolved():
     assert abs(p.mean) <= 2 * p.se
     assert p.verdict().startswith("not resolved")
     one = pair("a", {1: 1.0}, "b", {1: 5.0})
-    assert np.isnan(one.se) and one.verdict() == "not resolved (fewer than two seeds)"
+    assert np.isnan(one.se) and one.verdict() == "not resolved (fewer than 3 seeds)"
+    # two seeds that agree to within 0.01 are still no verdict: an SE of one degree of freedom means little
+    two = pair("a", {1: 0.26, 2: 0.28}, "b", {1: 0.30, 2: 0.31})
+    assert abs(two.mean) > 2 * two.se and two.verdict() == "not resolved (fewer than 3 seeds)"
 
 
 def test_the_sign_test_counts_seeds_so_one_failed_seed_cannot_swamp_them():
