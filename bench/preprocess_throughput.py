@@ -11,7 +11,11 @@
 4. Peak memory of preprocessing a 1-minute and a 5-minute video, each in a fresh subprocess: ru_maxrss and
    VmHWM, with a preprocessing worker's imports and with a sweep process's (torch and Lightning too). Target:
    both under 300 MB, within 20% of each other.
-5. With --toolbox PATH (an rPPG-Toolbox checkout): its own path on the same 60 s video in a fresh process
+5. What the machine itself gives a second process: 1 vs 2 single-threaded copies started together, of a
+   pure-Python loop and of our build with every stage in one thread (no prefetch thread, one OpenCV and
+   decoder thread). On a machine whose two "cores" share one physical core, or its memory bandwidth or
+   clock, no pool reaches 2x; this says how far the dataset ratio of 3. is from what the hardware allows.
+6. With --toolbox PATH (an rPPG-Toolbox checkout): its own path on the same 60 s video in a fresh process
    (UBFCrPPGLoader.read_video, then BaseLoader.preprocess with Haar every 30 frames, 1.5x box, 128x128,
    DiffNormalized, 128-frame chunks, saved as .npy), frames/s and peak memory.
 
@@ -226,6 +230,72 @@ def child_dataset(video: Path, seconds: int, n: int, repeats: int) -> dict:
     }
 
 
+def single_threaded_build() -> None:
+    """Every stage of a build in the calling thread: decoder and OpenCV one thread each, no prefetch."""
+    import cv2
+
+    from benchmark.data import preprocess, video
+
+    cv2.setNumThreads(1)
+    video.DECODE_THREADS["n"] = 1
+    preprocess.prefetch = lambda chunks, depth=1: chunks
+
+
+def spin(n: int = 100_000) -> int:
+    """One unit of "compute" work: a fixed amount of pure-Python arithmetic, no memory traffic to speak of."""
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+
+
+def child_scaling(kind: str, video: Path, seconds: int, start_at: float, duration: float) -> dict:
+    """Work done from `start_at` for `duration` seconds (wall clock) by one single-threaded copy: loop
+    iterations of pure Python ("compute") or frames built ("build"). Copies started together by the parent
+    wait for the same `start_at`, so their timed parts overlap whole."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if kind == "build":
+            single_threaded_build()
+            pipeline(video, seconds, Path(tmp))  # warm-up: imports, page cache
+        time.sleep(max(0.0, start_at - time.time()))
+        start = time.perf_counter()
+        work = 0
+        while time.perf_counter() - start < duration:
+            if kind == "build":
+                work += pipeline(video, seconds, Path(tmp))[0]
+            else:
+                spin()
+                work += 1
+        elapsed = time.perf_counter() - start
+    return {"work": work, "seconds": elapsed}
+
+
+def measure_scaling(video: Path, seconds: int, duration: float, repeats: int) -> dict:
+    """Aggregate rate of 1 and of 2 copies run together, alternately, for each kind of work."""
+    rates = {kind: {1: [], 2: []} for kind in ("compute", "build")}
+    for _ in range(repeats):
+        for kind, by_copies in rates.items():
+            for copies in by_copies:
+                start_at = f"{time.time() + 6.0:.3f}"  # after every copy's imports and warm-up
+                args = ["scaling", kind, str(video), str(seconds), start_at, str(duration)]
+                cmd = [sys.executable, __file__, "--child", *args]
+                procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(copies)]
+                rows = [json.loads(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs]
+                if any(proc.returncode for proc in procs):
+                    raise SystemExit(f"scaling child {args} failed")
+                by_copies[copies].append(sum(row["work"] / row["seconds"] for row in rows))
+    return rates
+
+
+def report_scaling(rates: dict, duration: float) -> None:
+    print(f"machine: 2 single-threaded copies vs 1, started together, {duration:.0f} s each, alternately")
+    labels = {"compute": "pure-Python loop", "build": "our build, one thread (frames/s)"}
+    for kind, by_copies in rates.items():
+        one, two = (float(np.median(by_copies[k])) for k in (1, 2))
+        runs = ", ".join(f"{b / a:.2f}" for a, b in zip(by_copies[1], by_copies[2]))
+        print(f"  {labels[kind]:34s}: 1 copy {one:9.1f}, 2 copies {two:9.1f}: {two / one:.2f}x (runs {runs})")
+
+
 def cpu_seconds() -> float:
     """CPU time of this process and of its finished children (a pool's workers, once it has shut down)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -374,6 +444,9 @@ def main() -> int:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--memory-only", action="store_true", help="only the peak-memory measurement")
     parser.add_argument("--skip-dataset", action="store_true")
+    parser.add_argument(
+        "--scaling-seconds", type=float, default=15.0, help="length of each machine-scaling run (0: skip)"
+    )
     parser.add_argument("--profile-top", type=int, default=15, help="profile entries to print (0: none)")
     parser.add_argument("--toolbox", type=Path, help="an rPPG-Toolbox checkout: also time its own path")
     parser.add_argument(
@@ -396,6 +469,9 @@ def main() -> int:
             "profile": lambda: child_profile(Path(rest[0]), int(rest[1]), int(rest[2])),
             "dataset": lambda: child_dataset(Path(rest[0]), int(rest[1]), int(rest[2]), int(rest[3])),
             "toolbox": lambda: child_toolbox(Path(rest[0]), Path(rest[1])),
+            "scaling": lambda: child_scaling(
+                rest[0], Path(rest[1]), int(rest[2]), float(rest[3]), float(rest[4])
+            ),
         }
         print(json.dumps(jobs[what]()))
         return 0
@@ -420,6 +496,9 @@ def main() -> int:
         if not short.exists():
             run_child("make", str(args.video), str(short), "20")
         report_dataset(run_child("dataset", str(short), "20", "8", str(args.repeats)))
+        if args.scaling_seconds:
+            rates = measure_scaling(short, 20, args.scaling_seconds, max(1, args.repeats - 1))
+            report_scaling(rates, args.scaling_seconds)
     if args.toolbox:
         try:
             toolbox = run_child("toolbox", str(videos[60]), str(args.toolbox.resolve()))
