@@ -5,7 +5,9 @@
 The MAE here is over recordings, each scored by its whole-recording heart rate (the predictions rows with
 window -1), as the leaderboard's MAE is; scenarios are the last dash-separated part of a recording's name
 (SynthPulse: still, lighting, motion, combined). Several databases (e.g. seeds 0-2 and 3-5 run apart) are
-read as one; a (method, seed) present in two of them is listed twice.
+read as one; a (method, seed) present in two of them is listed twice. Only rows of one code fingerprint are
+read (`--code`; default: this checkout's where the databases have rows of it, else the code with the most
+rows), so seeds computed by different code are never mixed; how many rows were left out is printed.
 
 `--compare A,B` pairs two methods seed by seed (e.g. the KD student with and without distillation): the
 difference of their all-scenario MAE and of their mean SNR (dB, the cell's metric) per seed, the mean
@@ -13,6 +15,7 @@ difference with its standard error over seeds, how many seeds A is lower, and ea
 
     .venv/bin/python bench/mae_by_seed.py runs/quick.sqlite [more.sqlite ...] [--level raw]
         [--methods physnet,tdm] [--scenario still --below 5] [--compare kd-student,kd-student-nokd]
+        [--code dd6f9529a864]
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from benchmark.results.seeds import Paired, pair, seed_rows
+from benchmark.results.fingerprint import code_fingerprint
+from benchmark.results.seeds import Paired, code_to_report, pair, seed_rows
 
 
 class SeedResult(NamedTuple):
@@ -49,32 +53,37 @@ def main() -> None:
     parser.add_argument("--scenario", default="still", help="scenario of the summary's threshold count")
     parser.add_argument("--below", type=float, default=5.0, help="threshold (bpm) of the summary's count")
     parser.add_argument("--compare", help="A,B: two methods compared seed by seed")
+    parser.add_argument("--code", help="code fingerprint of the rows to read (default: see above)")
     args = parser.parse_args()
     for db in args.db:
         if not Path(db).is_file():
             parser.error(f"{db}: no such results database")
     wanted = set(args.methods.split(",")) if args.methods else None
+    rows = [row for db in args.db for row in seed_rows(db, args.level)]
+    code = args.code or code_to_report([row.code for row in rows], code_fingerprint())
+    other = sum(row.code != code for row in rows)
+    current = "this checkout's" if code == code_fingerprint() else "not this checkout's"
+    print(f"code {code} ({current}); rows of other code left out: {other}")
     summary = defaultdict(list)
-    for db in args.db:
-        for row in seed_rows(db, args.level):
-            if (wanted and row.method not in wanted) or not row.errors:
-                continue
-            scenarios = by_scenario(row.errors)
-            target = scenarios.get(args.scenario, float("nan"))
-            summary[row.method].append(SeedResult(row.seed, row.mae, target, row.snr))
-            text = " ".join(f"{s} {v:6.2f}" for s, v in scenarios.items())
-            print(f"{row.method:16s} {args.level:10s} seed {row.seed} all {row.mae:6.2f}  {text}")
+    for row in rows:
+        if row.code != code or (wanted and row.method not in wanted) or not row.errors:
+            continue
+        scenarios = by_scenario(row.errors)
+        target = scenarios.get(args.scenario, float("nan"))
+        summary[row.method].append(SeedResult(row.seed, row.mae, target, row.snr))
+        text = " ".join(f"{s} {v:6.2f}" for s, v in scenarios.items())
+        print(f"{row.method:16s} {args.level:10s} seed {row.seed} all {row.mae:6.2f}  {text}")
     print(
         f"\nover seeds ({args.level}): mean all-scenario MAE, mean {args.scenario} MAE, seeds with "
         f"{args.scenario} MAE below {args.below:g}"
     )
-    for method, rows in sorted(summary.items()):
-        target = np.array([r.scenario_mae for r in rows])
-        seeds = ",".join(str(r.seed) for r in rows)
+    for method, results in sorted(summary.items()):
+        target = np.array([r.scenario_mae for r in results])
+        seeds = ",".join(str(r.seed) for r in results)
         print(
-            f"{method:16s} seeds {seeds}: all {np.mean([r.mae for r in rows]):6.2f}"
+            f"{method:16s} seeds {seeds}: all {np.mean([r.mae for r in results]):6.2f}"
             f"  {args.scenario} {np.nanmean(target):6.2f}  below {args.below:g}: "
-            f"{int((target < args.below).sum())}/{len(rows)}"
+            f"{int((target < args.below).sum())}/{len(results)}"
         )
     if args.compare:
         compare(summary, *args.compare.split(","))

@@ -25,7 +25,7 @@ import numpy as np
 import yaml
 
 from benchmark.paths import PROJECT_ROOT
-from benchmark.results.seeds import MIN_SEEDS, Paired, SeedRow, pair, seed_rows
+from benchmark.results.seeds import MIN_SEEDS, Paired, SeedRow, code_to_report, pair, seed_rows
 
 SWEEPS = PROJECT_ROOT / "configs" / "sweeps"
 OUT = PROJECT_ROOT / "leaderboards" / "seed-claims.md"
@@ -39,13 +39,6 @@ def sweep_rows(doc: dict) -> list[SeedRow]:
     """Every finished cell of the sweep's database (none before its first run)."""
     db = PROJECT_ROOT / doc["database"]
     return seed_rows(db) if db.is_file() else []
-
-
-def code_to_report(codes: list[str], current: str) -> str:
-    """This checkout's code where it has results, else the earlier code with the most (stale until rerun)."""
-    if current in codes or not codes:
-        return current
-    return max(sorted(set(codes)), key=codes.count)
 
 
 def stale_line(code: str, current: str) -> list[str]:

@@ -55,5 +55,3 @@ def test_a_claim_without_rows_of_this_code_shows_the_earlier_codes_rows_marked_s
     assert len(stale) == 3 and all("(0123456789ab)" in line for line in stale)
     # the stale report's tables are the earlier code's figures, not blank rows
     assert sum("| raw | 6 |" in line for line in other) == 2
-    assert seed_claims.code_to_report(["a", "b", "b"], "c") == "b"
-    assert seed_claims.code_to_report(["a", "c"], "c") == "c"

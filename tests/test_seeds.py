@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.results.seeds import pair, seed_rows
+from benchmark.results.seeds import code_to_report, pair, seed_rows
 from benchmark.results.store import WHOLE, CellResult, Prediction, ResultStore
 
 PROV = {"git_commit": "abc123", "host": "test-host", "date": "2026-01-01T00:00:00+00:00"}
@@ -88,3 +88,42 @@ def test_mae_by_seed_compare_line_gives_se_median_sign_test_and_verdict():
     line = summary_line(p)
     assert "difference -2.00 +- 0.58 (standard error, 3 seeds), median -2.00" in line
     assert line.endswith("kd better at 3/3 (sign test p 0.250); kd better (beyond 2 SE)")
+
+
+def test_the_code_reported_is_this_checkouts_where_it_has_rows_else_the_commonest():
+    assert code_to_report(["a", "b", "b"], "c") == "b"
+    assert code_to_report(["a", "c"], "c") == "c"
+    assert code_to_report([], "c") == "c"
+
+
+def test_mae_by_seed_never_pairs_seeds_of_two_codes(tmp_path, monkeypatch, capsys):
+    """A database with an earlier code's seeds 1-3 and this code's seeds 1-2: the comparison uses this code's
+    rows only (and says how many it left out); --code picks the earlier ones."""
+    import sys
+
+    from benchmark.paths import PROJECT_ROOT
+
+    bench = str(PROJECT_ROOT / "bench")
+    if bench not in sys.path:
+        sys.path.insert(0, bench)
+    import mae_by_seed
+
+    db = tmp_path / "r.sqlite"
+    with ResultStore(db) as store:
+        for seed in (1, 2, 3):
+            store.write_cell(cell("kd", seed, "raw", {"s00-still": 9.0}, 1.0, code="old"))
+            store.write_cell(cell("nokd", seed, "raw", {"s00-still": 1.0}, 1.0, code="old"))
+        for seed in (1, 2):
+            store.write_cell(cell("kd", seed, "raw", {"s00-still": 0.5 + seed}, 1.0, code="new"))
+            store.write_cell(cell("nokd", seed, "raw", {"s00-still": 2.0 + seed}, 1.0, code="new"))
+    monkeypatch.setattr(mae_by_seed, "code_fingerprint", lambda: "new")
+    monkeypatch.setattr(sys, "argv", ["mae_by_seed.py", str(db), "--compare", "kd,nokd"])
+    mae_by_seed.main()
+    out = capsys.readouterr().out
+    assert "code new (this checkout's); rows of other code left out: 6" in out
+    assert "seed 1: MAE   1.50 -   3.00 =  -1.50" in out and "seed 3" not in out
+    monkeypatch.setattr(sys, "argv", ["mae_by_seed.py", str(db), "--compare", "kd,nokd", "--code", "old"])
+    mae_by_seed.main()
+    out = capsys.readouterr().out
+    assert "code old (not this checkout's); rows of other code left out: 4" in out
+    assert "seed 3: MAE   9.00 -   1.00 =  +8.00" in out

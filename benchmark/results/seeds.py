@@ -60,6 +60,14 @@ def seed_rows(db: str | Path, level: str | None = None) -> list[SeedRow]:
         con.close()
 
 
+def code_to_report(codes: list[str], current: str) -> str:
+    """This checkout's code where there are results of it, else the earlier code with the most (stale until
+    rerun): seeds of two codes are never paired or pooled."""
+    if current in codes or not codes:
+        return current
+    return max(sorted(set(codes)), key=codes.count)
+
+
 MIN_SEEDS = 3  # the fewest seeds a verdict is drawn from
 
 
