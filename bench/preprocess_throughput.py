@@ -178,13 +178,18 @@ def child_throughput(video: Path, seconds: int, repeats: int) -> dict:
     return {"frames": n, "faces": faces, "rates": rates, "batch": n_batch / t_batch}
 
 
-def child_profile(video: Path, seconds: int, top: int) -> dict:
-    """cProfile of one build with decoding in this thread (prefetch off), so the profile sees every stage."""
+def decode_in_this_thread() -> None:
+    """Builds decode in the calling thread (no prefetch thread beside the face stage)."""
     from benchmark.data import preprocess
 
+    preprocess.prefetch = lambda chunks, depth=1: chunks
+
+
+def child_profile(video: Path, seconds: int, top: int) -> dict:
+    """cProfile of one build with decoding in this thread (prefetch off), so the profile sees every stage."""
     with tempfile.TemporaryDirectory() as tmp:
         pipeline(video, seconds, Path(tmp))  # warm-up
-        preprocess.prefetch = lambda chunks, depth=1: chunks
+        decode_in_this_thread()
         profile = cProfile.Profile()
         cpu = time.process_time()
         profile.enable()
@@ -234,11 +239,11 @@ def single_threaded_build() -> None:
     """Every stage of a build in the calling thread: decoder and OpenCV one thread each, no prefetch."""
     import cv2
 
-    from benchmark.data import preprocess, video
+    from benchmark.data import video
 
     cv2.setNumThreads(1)
     video.DECODE_THREADS["n"] = 1
-    preprocess.prefetch = lambda chunks, depth=1: chunks
+    decode_in_this_thread()
 
 
 def spin(n: int = 100_000) -> int:
@@ -257,7 +262,8 @@ def child_scaling(kind: str, video: Path, seconds: int, start_at: float, duratio
         if kind == "build":
             single_threaded_build()
             pipeline(video, seconds, Path(tmp))  # warm-up: imports, page cache
-        time.sleep(max(0.0, start_at - time.time()))
+        late = time.time() - start_at  # > 0: this copy's warm-up outlasted the head start it was given
+        time.sleep(max(0.0, -late))
         start = time.perf_counter()
         work = 0
         while time.perf_counter() - start < duration:
@@ -267,7 +273,7 @@ def child_scaling(kind: str, video: Path, seconds: int, start_at: float, duratio
                 spin()
                 work += 1
         elapsed = time.perf_counter() - start
-    return {"work": work, "seconds": elapsed}
+    return {"work": work, "seconds": elapsed, "late": late}
 
 
 def measure_scaling(video: Path, seconds: int, duration: float, repeats: int) -> dict:
@@ -283,6 +289,10 @@ def measure_scaling(video: Path, seconds: int, duration: float, repeats: int) ->
                 rows = [json.loads(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs]
                 if any(proc.returncode for proc in procs):
                     raise SystemExit(f"scaling child {args} failed")
+                if any(row["late"] > 0 for row in rows):  # the copies' timed parts would not overlap whole
+                    raise SystemExit(
+                        f"scaling: a copy finished its warm-up {max(r['late'] for r in rows):.1f} s late"
+                    )
                 by_copies[copies].append(sum(row["work"] / row["seconds"] for row in rows))
     return rates
 
