@@ -60,10 +60,11 @@ def main() -> None:
             parser.error(f"{db}: no such results database")
     wanted = set(args.methods.split(",")) if args.methods else None
     rows = [row for db in args.db for row in seed_rows(db, args.level)]
-    code = args.code or code_to_report([row.code for row in rows], code_fingerprint())
+    here = code_fingerprint()
+    code = args.code or code_to_report([row.code for row in rows], here)
     other = sum(row.code != code for row in rows)
-    current = "this checkout's" if code == code_fingerprint() else "not this checkout's"
-    print(f"code {code} ({current}); rows of other code left out: {other}")
+    whose = "this checkout's" if code == here else "not this checkout's"
+    print(f"code {code} ({whose}); rows of other code left out: {other}")
     summary = defaultdict(list)
     for row in rows:
         if row.code != code or (wanted and row.method not in wanted) or not row.errors:

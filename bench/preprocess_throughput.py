@@ -236,13 +236,11 @@ def child_dataset(video: Path, seconds: int, n: int, repeats: int) -> dict:
 
 
 def single_threaded_build() -> None:
-    """Every stage of a build in the calling thread: decoder and OpenCV one thread each, no prefetch."""
-    import cv2
+    """Every stage of a build in the calling thread: set up as a pool worker with one core (decoder and OpenCV
+    one thread each), and no prefetch thread."""
+    from benchmark.data import preprocess
 
-    from benchmark.data import video
-
-    cv2.setNumThreads(1)
-    video.DECODE_THREADS["n"] = 1
+    preprocess._worker_init(1)
     decode_in_this_thread()
 
 
@@ -284,11 +282,14 @@ def measure_scaling(video: Path, seconds: int, duration: float, repeats: int) ->
             for copies in by_copies:
                 start_at = f"{time.time() + 6.0:.3f}"  # after every copy's imports and warm-up
                 args = ["scaling", kind, str(video), str(seconds), start_at, str(duration)]
-                cmd = [sys.executable, __file__, "--child", *args]
-                procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(copies)]
-                rows = [json.loads(proc.communicate()[0].strip().splitlines()[-1]) for proc in procs]
+                procs = [
+                    subprocess.Popen(child_command(args), stdout=subprocess.PIPE, text=True)
+                    for _ in range(copies)
+                ]
+                outputs = [proc.communicate()[0] for proc in procs]
                 if any(proc.returncode for proc in procs):
                     raise SystemExit(f"scaling child {args} failed")
+                rows = [child_result(out) for out in outputs]
                 if any(row["late"] > 0 for row in rows):  # the copies' timed parts would not overlap whole
                     raise SystemExit(
                         f"scaling: a copy finished its warm-up {max(r['late'] for r in rows):.1f} s late"
@@ -368,12 +369,20 @@ def child_memory(video: Path, seconds: int, imports: str) -> dict:
     return {"frames": n, "seconds": t, "imports": before, "peak": peak_mib()}
 
 
+def child_command(args) -> list[str]:
+    return [sys.executable, __file__, "--child", *args]
+
+
+def child_result(stdout: str) -> dict:
+    """A child prints its result as JSON on its last line."""
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
 def run_child(*args: str) -> dict:
-    cmd = [sys.executable, __file__, "--child", *args]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(child_command(args), capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"child {args} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return child_result(done.stdout)
 
 
 def report_throughput(row: dict) -> None:
