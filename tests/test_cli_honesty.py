@@ -305,7 +305,7 @@ def test_predict_estimator_choices_are_the_registry(capsys):
 
 
 def test_a_recipe_key_the_factory_does_not_take_is_an_error_naming_the_file(tmp_path, monkeypatch):
-    from benchmark.methods.config import load_recipe
+    from benchmark.methods.config import factory_arguments, load_recipe
 
     path = tmp_path / "methods" / "physnet.yaml"  # load_recipe reads only the method's own file
     path.parent.mkdir()
@@ -314,3 +314,5 @@ def test_a_recipe_key_the_factory_does_not_take_is_an_error_naming_the_file(tmp_
     monkeypatch.setenv("RPPG_CONFIG_DIR", str(tmp_path))
     with pytest.raises(ConfigError, match=r"physnet\.yaml: keys \['frame_count'\] are neither training keys"):
         load_recipe("physnet", "quick")
+    assert factory_arguments(lambda size=36, **rest: None) is None  # any keyword: nothing to check
+    assert factory_arguments(lambda size=36, frames=128: None) == {"size", "frames"}

@@ -210,9 +210,8 @@ class CompressionLevel:
         payload = [self.version, self.codec, self.mode, float(self.value), spec.encoder if spec else RAW]
         if spec:  # the pinned encoder settings and input conversion: new keys whenever they change
             payload.append(["portable-v2", *map(list, spec.options), list(YUV_CONVERSION)])
-        if (
-            self.reference is not None
-        ):  # absent for absolute levels: their keys (and caches) stay as they were
+        # absent for absolute levels: their keys (and caches) stay as they were
+        if self.reference is not None:
             payload.append(["per", *map(float, self.reference)])
         return hashlib.sha256(json.dumps(payload).encode()).hexdigest()[:16]
 

@@ -169,10 +169,8 @@ def trained_factory_kwargs(method: str, weights: Path, factory) -> dict:
     70.8). From the zoo entry's recipe when the weights are a zoo entry's, else from a Lightning checkpoint's
     saved input spec (`benchmark run`'s checkpoints), else none (a foreign format such as rPPG-Toolbox's
     .pth, trained at the method's paper size, its default)."""
-    import inspect
-
     from benchmark import zoo
-    from benchmark.methods.config import split_recipe
+    from benchmark.methods.config import factory_arguments, split_recipe
 
     entry = zoo.find_method(method)
     if entry is not None and "recipe" in entry.meta and zoo_weights(entry, weights):
@@ -180,10 +178,8 @@ def trained_factory_kwargs(method: str, weights: Path, factory) -> dict:
     else:
         spec = checkpoint_input_spec(weights)
         kwargs = {k: spec[k] for k in ("size", "frames") if k in spec}
-    params = inspect.signature(factory).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return kwargs
-    return {k: v for k, v in kwargs.items() if k in params}
+    accepted = factory_arguments(factory)
+    return kwargs if accepted is None else {k: v for k, v in kwargs.items() if k in accepted}
 
 
 def zoo_weights(entry, path: Path) -> bool:

@@ -78,15 +78,23 @@ def split_recipe(recipe: dict) -> tuple[dict, dict]:
     return factory, training
 
 
+def factory_arguments(factory) -> set[str] | None:
+    """The keyword arguments a method factory takes; None when it takes any (**kwargs)."""
+    params = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return set(params)
+
+
 def _check_factory_kwargs(name: str, kwargs: dict, path: Path) -> None:
     from benchmark.methods import METHODS
 
     if name not in METHODS:
         return
-    params = inspect.signature(METHODS.get(name).load_factory()).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+    accepted = factory_arguments(METHODS.get(name).load_factory())
+    if accepted is None:
         return
-    unknown = sorted(set(kwargs) - set(params))
+    unknown = sorted(set(kwargs) - accepted)
     if unknown:
         raise ConfigError(f"{path}: keys {unknown} are neither training keys nor arguments of {name!r}")
 
