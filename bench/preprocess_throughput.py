@@ -4,7 +4,7 @@
    640x480 30 fps H.264 video, against the fastest bare decode of the same file to uint8 RGB frames (PyAV
    frame by frame, PyAV with one converter for the pass, decord `next()`: whichever is fastest), timed
    alternately. Target: ratio >= 0.5.
-2. Profile: cProfile of one build with decoding in the calling thread (no prefetch thread), so every stage
+2. Profile: cProfile of one build with its stages in the calling thread (no stage threads), so every stage
    shows in one profile; the top entries by own time, and the seconds per frame of each stage.
 3. A dataset of 8 recordings (20 s each) with `preprocess_many`, 1 worker against 2 workers, alternately.
    Target: 2 workers >= 1.6x the rate of 1.
@@ -12,7 +12,7 @@
    VmHWM, with a preprocessing worker's imports and with a sweep process's (torch and Lightning too). Target:
    both under 300 MB, within 20% of each other.
 5. What the machine itself gives a second process: 1 vs 2 single-threaded copies started together, of a
-   pure-Python loop and of our build with every stage in one thread (no prefetch thread, one OpenCV and
+   pure-Python loop and of our build with every stage in one thread (no stage threads, one OpenCV and
    decoder thread). On a machine whose two "cores" share one physical core, or its memory bandwidth or
    clock, no pool reaches 2x; this says how far the dataset ratio of 3. is from what the hardware allows.
 6. With --toolbox PATH (an rPPG-Toolbox checkout): its own path on the same 60 s video in a fresh process
@@ -178,18 +178,18 @@ def child_throughput(video: Path, seconds: int, repeats: int) -> dict:
     return {"frames": n, "faces": faces, "rates": rates, "batch": n_batch / t_batch}
 
 
-def decode_in_this_thread() -> None:
-    """Builds decode in the calling thread (no prefetch thread beside the face stage)."""
+def stages_in_this_thread() -> None:
+    """Builds run decode, face detection and cutting in the calling thread (no stage threads)."""
     from benchmark.data import preprocess
 
-    preprocess.prefetch = lambda chunks, depth=1: chunks
+    preprocess.THREADED["on"] = False
 
 
 def child_profile(video: Path, seconds: int, top: int) -> dict:
-    """cProfile of one build with decoding in this thread (prefetch off), so the profile sees every stage."""
+    """cProfile of one build with its stages in this thread, so the profile sees every stage."""
     with tempfile.TemporaryDirectory() as tmp:
         pipeline(video, seconds, Path(tmp))  # warm-up
-        decode_in_this_thread()
+        stages_in_this_thread()
         profile = cProfile.Profile()
         cpu = time.process_time()
         profile.enable()
@@ -237,11 +237,10 @@ def child_dataset(video: Path, seconds: int, n: int, repeats: int) -> dict:
 
 def single_threaded_build() -> None:
     """Every stage of a build in the calling thread: set up as a pool worker with one core (decoder and OpenCV
-    one thread each), and no prefetch thread."""
+    one thread each, no stage threads)."""
     from benchmark.data import preprocess
 
     preprocess._worker_init(1)
-    decode_in_this_thread()
 
 
 def spin(n: int = 100_000) -> int:
@@ -419,8 +418,8 @@ def report_dataset(row: dict) -> None:
         used = {k: float(np.median(v)) for k, v in row["cores"].items()}
         available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         print(
-            f"  cores busy: 1 worker {used['1']:.2f} (its decode thread overlaps the face stage), 2 workers "
-            f"{used['2']:.2f}; with {available} cores, 2 workers can reach at most "
+            f"  cores busy: 1 worker {used['1']:.2f} (its decode, detect and cut stages overlap in threads), "
+            f"2 workers {used['2']:.2f}; with {available} cores, 2 workers can reach at most "
             f"{min(2.0, available / used['1']):.2f}x the 1-worker rate"
         )
 

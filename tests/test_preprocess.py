@@ -95,6 +95,53 @@ def test_built_once_then_reused_without_decoding(clip, tmp_path):
     assert not rebuilt.cached and preprocess.DECODE_COUNT["n"] == decodes + 2
 
 
+def test_threaded_build_cuts_what_the_serial_tracker_cuts_through_face_gaps(
+    physrecorder_dir, tmp_path, monkeypatch
+):
+    """The build's stages run in threads (decode, detect, cut: FaceTracker.plan and .cut on YUV planes): its
+    entry is the bytes of the tracker's plain `process` over RGB chunks of the same size, and of the same
+    build with its stages in one thread, on a clip whose face is missing at the start, across a chunk
+    boundary and for longer than max_gap (frames with no box at all, missing frames, backfilled frames)."""
+    from benchmark.data.face import FaceTracker
+
+    gaps = [(0, 75), (100, 110), (140, 340)]  # max_gap: 60 frames
+    noise = np.random.default_rng(0)
+    with open_video(physrecorder_dir / "video_ZIP_H264.avi") as reader:
+        frames = [cv2.resize(f, (320, 240), interpolation=cv2.INTER_AREA) for f in reader.read(0, 400)]
+    for first, stop in gaps:
+        for i in range(first, stop):
+            frames[i] = noise.integers(40, 100, frames[i].shape, dtype=np.uint8)
+    video = write_video(tmp_path / "gaps.mp4", frames)
+    t = np.arange(0, 15, 1 / 64)
+    recording = Recording("gaps", "g0", "s0", video, np.sin(2 * np.pi * t), t, 30.0)
+
+    threaded = preprocess_recording(recording, size=32, cache_root=tmp_path / "threaded", also_sizes=[20])
+    monkeypatch.setitem(preprocess.THREADED, "on", False)
+    single = preprocess_recording(recording, size=32, cache_root=tmp_path / "single", also_sizes=[20])
+    with open_video(video) as reader:
+        tracker = FaceTracker(FaceConfig(), 32, 30.0, video)
+        parts = [tracker.process(c, i * preprocess.CHUNK) for i, c in enumerate(reader.iter_chunks(64))]
+    assert preprocess.CHUNK == 64
+    serial = {
+        "frames": np.concatenate([p.crops for p in parts]),
+        "boxes": np.concatenate([p.boxes for p in parts]),
+        "face_missing": np.concatenate([p.face_missing for p in parts]),
+    }
+    for entry in (threaded, single):
+        for name, expected in serial.items():
+            np.testing.assert_array_equal(np.asarray(getattr(entry, name)), expected, err_msg=name)
+    side_20 = preprocess_recording(recording, size=20, cache_root=tmp_path / "threaded")
+    assert side_20.cached
+    np.testing.assert_array_equal(np.asarray(side_20.frames), np.asarray(
+        preprocess_recording(recording, size=20, cache_root=tmp_path / "single").frames
+    ))  # fmt: skip
+    missing, boxes = serial["face_missing"], serial["boxes"]
+    assert (boxes[:64] == -1).all() and missing[:64].all()  # no face yet; backfill stops at a chunk's start
+    assert not missing[64:140].any()  # backfilled from the first detection (75), then held through 100-110
+    assert missing[196:320].all() and (boxes[196:320] >= 0).all()  # 60 frames past the last face: flagged
+    assert not missing[320:].any()  # the face found again at 340 is backfilled to its chunk's start (320)
+
+
 def test_key_changes_with_face_size_and_level(clip, tmp_path):
     base = preprocess_recording(clip, size=32, cache_root=tmp_path)
     wider = preprocess_recording(clip, face=FaceConfig(scale=1.8), size=32, cache_root=tmp_path)
@@ -123,14 +170,14 @@ KILL_MID_WRITE = """
 import os, pickle, signal, sys
 from pathlib import Path
 from benchmark.data import face, preprocess
-original = face.FaceTracker.process
+original = face.FaceTracker.cut
 calls = []
-def process(self, frames, start):  # SIGKILL this process once the first chunk is on disk
-    calls.append(start)
+def cut(self, frames, plan):  # SIGKILL this process once the first chunk is on disk
+    calls.append(len(frames))
     if len(calls) == 2:
         os.kill(os.getpid(), signal.SIGKILL)
-    return original(self, frames, start)
-face.FaceTracker.process = process
+    return original(self, frames, plan)
+face.FaceTracker.cut = cut
 recording = pickle.loads(Path(sys.argv[1]).read_bytes())
 preprocess.preprocess_recording(recording, size=32, cache_root=Path(sys.argv[2]))
 """
@@ -176,6 +223,33 @@ def test_prefetch_hands_errors_over_and_stops_early():
     early = preprocess.prefetch(chunks())
     assert int(next(early)[0]) == 0
     early.close()  # the consumer leaves: the producer thread must end, not block on a full queue
+
+
+def test_prefetch_stages_make_at_most_depth_items_ahead_and_stop_together():
+    """Memory stays flat: a stage starts an item only when fewer than `depth` are ahead of its consumer (a
+    chunk of VGA frames is 30 MB). A chain of stages (decode -> detect -> cut) stops every thread when its
+    consumer leaves."""
+    import threading
+    import time
+
+    pulled = []
+
+    def items():
+        for i in range(20):
+            pulled.append(i)
+            yield i
+
+    for depth in (1, 3):
+        pulled.clear()
+        stage = preprocess.prefetch(items(), depth=depth)
+        assert next(stage) == 0
+        time.sleep(0.3)  # the thread has had time to run ahead as far as it may
+        assert len(pulled) == 1 + depth, (depth, pulled)
+        stage.close()
+    chain = preprocess.prefetch(preprocess.prefetch(items()))
+    assert next(chain) == 0
+    chain.close()
+    assert not [t for t in threading.enumerate() if t.name == "preprocess-stage"]
 
 
 def test_entry_finished_meanwhile_by_another_process_is_kept(clip, tmp_path, monkeypatch):
@@ -240,6 +314,43 @@ def test_preprocess_many_in_worker_processes_matches_one_by_one(physrecorder_dir
     decodes = preprocess.DECODE_COUNT["n"]
     again = preprocess.preprocess_many(clips, size=32, workers=2, cache_root=tmp_path / "pool")
     assert all(e.cached for e in again.values()) and preprocess.DECODE_COUNT["n"] == decodes
+
+
+def test_a_worker_with_a_core_to_itself_builds_in_one_thread(clip, tmp_path, monkeypatch):
+    """A pool worker with one core runs a build's stages where it iterates them (no stage threads to contend
+    for its core); with two cores a worker threads them again."""
+    import cv2
+
+    from benchmark.data import video
+
+    monkeypatch.setitem(preprocess.THREADED, "on", True)
+    monkeypatch.setitem(video.DECODE_THREADS, "n", video.DECODE_THREADS["n"])
+    threads = cv2.getNumThreads()
+
+    def no_thread(chunks, depth=1):
+        raise AssertionError("a stage thread was started in a worker with one core")
+
+    try:
+        preprocess._worker_init(1)  # as a pool with a worker per core starts each worker
+        assert not preprocess.THREADED["on"] and video.DECODE_THREADS["n"] == 1
+        with monkeypatch.context() as patch:
+            patch.setattr(preprocess, "prefetch", no_thread)
+            preprocess_recording(clip, size=32, cache_root=tmp_path)
+        preprocess._worker_init(2)  # two cores a worker: its stages overlap again
+        assert preprocess.THREADED["on"]
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def test_the_decode_stage_leaves_a_core_to_detection_and_cutting(monkeypatch):
+    from benchmark.data import video
+
+    for threads, expected in ((1, 1), (2, 1), (4, 3)):  # a pool worker's share of the cores
+        monkeypatch.setitem(video.DECODE_THREADS, "n", threads)
+        assert preprocess._decode_threads() == expected
+    monkeypatch.setitem(video.DECODE_THREADS, "n", 0)  # a build in the caller's process: all its cores
+    monkeypatch.setattr(preprocess, "available_cores", lambda: 8)
+    assert preprocess._decode_threads() == 7
 
 
 def test_preprocess_many_default_workers(monkeypatch, clip, tmp_path):

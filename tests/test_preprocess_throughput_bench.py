@@ -32,14 +32,14 @@ def test_a_build_copy_builds_the_real_clip_single_threaded(bench, physrecorder_d
     from benchmark.data import preprocess, video
     from benchmark.data.video import open_video
 
-    # the copy rewires its own process (one thread, no prefetch): undo it for the tests that follow
-    monkeypatch.setattr(preprocess, "prefetch", preprocess.prefetch)
+    # the copy rewires its own process (one thread, no stage threads): undo it for the tests that follow
+    monkeypatch.setitem(preprocess.THREADED, "on", preprocess.THREADED["on"])
     monkeypatch.setitem(video.DECODE_THREADS, "n", video.DECODE_THREADS["n"])
     threads = cv2.getNumThreads()
     clip = physrecorder_dir / "video_ZIP_H264.avi"
     try:
         row = bench.child_scaling("build", clip, 21, time.time(), 0.01)
-        assert cv2.getNumThreads() == 1 and video.DECODE_THREADS["n"] == 1
+        assert cv2.getNumThreads() == 1 and video.DECODE_THREADS["n"] == 1 and not preprocess.THREADED["on"]
     finally:
         cv2.setNumThreads(threads)
     with open_video(clip) as reader:

@@ -264,6 +264,31 @@ def test_frame_chunks_are_pixel_identical_to_rgb_chunks(tmp_path, codec, kind):
                     c.region(i, x0, y0, w, h), rgb[first + i, y0 : y0 + h, x0 : x0 + w]
                 )
             np.testing.assert_array_equal(c.region(i, 139, 91, 5, 5), rgb[first + i, 91:, 139:])
+    reader.decode_threads = 1  # as the preprocessing pipeline decodes: the same frames
+    single = list(reader.iter_frame_chunks(8, 2, 21))
+    np.testing.assert_array_equal(np.concatenate([c.to_rgb() for c in single]), rgb[2:21])
+
+
+def test_two_threads_convert_windows_of_one_chunk_alike(tmp_path):
+    """The preprocessing pipeline converts a chunk's detection frames in one thread while another cuts its
+    face windows: each thread has its own converter, so neither sees the other's sizes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = make_frames(16, height=96, width=144, seed=3)
+    reader = open_video(write_video(tmp_path / "t.mkv", frames, "libx264"))
+    rgb = reader.read()
+    (chunk,) = list(reader.iter_frame_chunks(16))
+    windows = [(i % 16, (7 * i) % 60, (5 * i) % 40, 20 + i % 60, 16 + i % 50) for i in range(400)]
+
+    def convert(window):
+        i, x0, y0, w, h = window
+        return chunk.rgb(i) if w % 7 == 0 else chunk.region(i, x0, y0, w, h)
+
+    with ThreadPoolExecutor(2) as pool:
+        converted = list(pool.map(convert, windows))
+    for (i, x0, y0, w, h), got in zip(windows, converted):
+        expected = rgb[i] if w % 7 == 0 else rgb[i, y0 : y0 + h, x0 : x0 + w]
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_window_path_falls_back_when_conversion_would_differ(tmp_path, monkeypatch):

@@ -227,6 +227,19 @@ def crop_window(box: np.ndarray, height: int, width: int) -> tuple[int, int, int
     return x0, y0, side
 
 
+def as_frame_chunk(frames: np.ndarray | FrameChunk) -> FrameChunk:
+    """A FrameChunk as is; uint8 RGB frames [n, H, W, 3] wrapped as one."""
+    return frames if isinstance(frames, FrameChunk) else RGBChunk(np.asarray(frames))
+
+
+@dataclass
+class FacePlan:
+    """Where each frame of a chunk is cut from: the tracker's decisions, before any crop is cut."""
+
+    boxes: np.ndarray  # int32 [n, 4] (x, y, w, h) crop window; -1 where no box was ever held
+    face_missing: np.ndarray  # bool [n]
+
+
 @dataclass
 class FaceChunk:
     """Output of the tracker for one chunk of frames."""
@@ -304,51 +317,67 @@ class FaceTracker:
         """True when `new` differs from the held box by less than hold_tolerance of its side everywhere."""
         return bool(np.all(np.abs(new - self.box) <= self.config.hold_tolerance * self.box[2]))
 
-    def _crop(self, frames: FrameChunk, i: int, out: FaceChunk, j: int) -> None:
-        """Crop of frame i of `frames` with the held box, resized into out.crops[j]."""
-        import cv2
-
+    def _window(self, frames: FrameChunk) -> tuple[int, int, int, int]:
+        """The held box's crop window in `frames` as (x, y, w, h)."""
         x0, y0, side = crop_window(self.box, frames.height, frames.width)
-        window = frames.region(i, x0, y0, side, side)  # only this window is converted to RGB
-        out.crops[j] = cv2.resize(window, (self.size, self.size), interpolation=cv2.INTER_AREA)
-        for other, crops in out.extra.items():
-            crops[j] = cv2.resize(window, (other, other), interpolation=cv2.INTER_AREA)
-        out.boxes[j] = (x0, y0, side, side)
+        return x0, y0, side, side
 
     def process(self, frames: np.ndarray | FrameChunk, start: int) -> FaceChunk:
         """Crops frames start..start+n-1 (consecutive calls must cover the video in order).
 
         `frames` is uint8 RGB [n, H, W, 3] or a FrameChunk (VideoReader.iter_frame_chunks), which converts
         to RGB only the frames it detects in and the crop windows: the same crops, less work."""
-        if not isinstance(frames, FrameChunk):
-            frames = RGBChunk(np.asarray(frames))
+        frames = as_frame_chunk(frames)
+        return self.cut(frames, self.plan(frames, start))
+
+    def plan(self, frames: np.ndarray | FrameChunk, start: int) -> FacePlan:
+        """Detection and box tracking for frames start..start+n-1, without cutting: which window each frame
+        is cut from. Consecutive calls must cover the video in order; `cut` may run later, in another thread
+        (the preprocessing pipeline detects in one thread while it cuts the previous chunk in another)."""
+        frames = as_frame_chunk(frames)
         n = len(frames)
-        out = FaceChunk(
-            crops=np.zeros((n, self.size, self.size, 3), np.uint8),
-            boxes=np.full((n, 4), -1, np.int32),
-            face_missing=np.zeros(n, bool),
-            extra={side: np.zeros((n, side, side, 3), np.uint8) for side in self.extra_sizes},
-        )
+        plan = FacePlan(boxes=np.full((n, 4), -1, np.int32), face_missing=np.zeros(n, bool))
         for i in range(n):
             index = start + i
             if index >= self.next_detection and self._update(frames, i, index):
-                self._backfill(frames, out, i)
+                self._backfill(frames, plan, i)
             if self._held(index):
-                self._crop(frames, i, out, i)
+                plan.boxes[i] = self._window(frames)
             else:
-                out.face_missing[i] = True
+                plan.face_missing[i] = True
                 if self.box is not None:  # keep the last box's crop, flagged, so the signal stays continuous
-                    self._crop(frames, i, out, i)
-        self.missing += int(out.face_missing.sum())
-        return out
+                    plan.boxes[i] = self._window(frames)
+        self.missing += int(plan.face_missing.sum())
+        return plan
 
-    def _backfill(self, frames: FrameChunk, out: FaceChunk, i: int) -> None:
+    def _backfill(self, frames: FrameChunk, plan: FacePlan, i: int) -> None:
         """Frames of this chunk just before a detection, marked missing but within max_gap, get its box."""
         for j in range(i - 1, max(i - 1 - self.max_gap, -1), -1):
-            if not out.face_missing[j]:
+            if not plan.face_missing[j]:
                 break
-            self._crop(frames, j, out, j)
-            out.face_missing[j] = False
+            plan.boxes[j] = self._window(frames)
+            plan.face_missing[j] = False
+
+    def cut(self, frames: np.ndarray | FrameChunk, plan: FacePlan) -> FaceChunk:
+        """The crops of `plan`: each frame's window resized to S x S (and to every extra side, each straight
+        from the full-resolution window); frames without a window (no face held yet) stay zero."""
+        import cv2
+
+        frames = as_frame_chunk(frames)
+        n = len(frames)
+        out = FaceChunk(
+            crops=np.zeros((n, self.size, self.size, 3), np.uint8),
+            boxes=plan.boxes,
+            face_missing=plan.face_missing,
+            extra={side: np.zeros((n, side, side, 3), np.uint8) for side in self.extra_sizes},
+        )
+        for i in np.flatnonzero(plan.boxes[:, 0] >= 0):
+            x0, y0, w, h = (int(v) for v in plan.boxes[i])
+            window = frames.region(i, x0, y0, w, h)  # only this window is converted to RGB
+            out.crops[i] = cv2.resize(window, (self.size, self.size), interpolation=cv2.INTER_AREA)
+            for other, crops in out.extra.items():
+                crops[i] = cv2.resize(window, (other, other), interpolation=cv2.INTER_AREA)
+        return out
 
     def finish(self) -> dict:
         """Checks the recording had a face at all; returns detection statistics for the manifest."""

@@ -38,7 +38,7 @@ from benchmark.data.compression import (
     content_hash,
     get_level,
 )
-from benchmark.data.face import FaceConfig, FaceTracker
+from benchmark.data.face import FaceConfig, FacePlan, FaceTracker
 from benchmark.data.recording import Recording
 from benchmark.errors import DataError, NoFaceError
 from benchmark.paths import cache_dir
@@ -175,42 +175,75 @@ def _remove_stale_temporaries(root: Path, key: str) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def prefetch(chunks: Iterator[np.ndarray], depth: int = 1) -> Iterator[np.ndarray]:
-    """Decodes the next chunk in a thread while the caller works on this one (decoders and OpenCV release
-    the GIL, so decoding and the face stage overlap). At most `depth` chunks wait: memory stays flat."""
-    ready: queue.Queue = queue.Queue(maxsize=depth)
+# whether a build runs its stages (decode, detect, cut) in threads of their own: off in a pool worker that
+# has one core to itself, where threads would only contend for it
+THREADED = {"on": True}
+
+
+def prefetch(items: Iterator, depth: int = 1) -> Iterator:
+    """Produces the next items in a thread while the caller works on this one (decoders and OpenCV release
+    the GIL, so decoding, face detection and cutting overlap). The thread starts an item only when fewer
+    than `depth` are ahead of the caller: at most `depth` wait or are being made, so memory stays flat (a
+    chunk of VGA frames is 30 MB)."""
+    ready: queue.Queue = queue.Queue()
+    room = threading.Semaphore(depth)
     stop = threading.Event()
     done = object()
 
-    def offer(item) -> bool:
-        """Puts `item` unless the consumer has gone; False once it has (never blocks forever)."""
+    def wait_for_room() -> bool:
+        """True once fewer than `depth` items are ahead; False when the consumer has gone (never blocks
+        forever)."""
         while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
+            if room.acquire(timeout=0.1):
                 return True
-            except queue.Full:
-                continue
         return False
 
     def produce() -> None:
+        source = iter(items)
         try:
-            for chunk in chunks:
-                if not offer(chunk):
+            while wait_for_room():
+                item = next(source, done)
+                ready.put(item)
+                if item is done:
                     return
-            offer(done)
         except BaseException as err:  # noqa: BLE001 - handed to the consumer, raised there
-            offer(err)
+            ready.put(err)
+        finally:  # a source that is itself a prefetch stops its own thread here, not when collected
+            getattr(items, "close", lambda: None)()
 
-    thread = threading.Thread(target=produce, name="decode-prefetch", daemon=True)
+    thread = threading.Thread(target=produce, name="preprocess-stage", daemon=True)
     thread.start()
     try:
         while (item := ready.get()) is not done:
+            room.release()
             if isinstance(item, BaseException):
                 raise item
             yield item
     finally:
         stop.set()
         thread.join()
+
+
+def _stage(items: Iterator) -> Iterator:
+    """`items` produced in a thread of its own (THREADED), else where they are iterated."""
+    return prefetch(items) if THREADED["on"] else items
+
+
+def _decode_threads() -> int:
+    """FFmpeg threads of a build's decode stage: the build's cores less one, which detection and cutting use
+    (on 2 cores, 1: frame threading costs ~30% more CPU a frame than decoding in one thread)."""
+    from benchmark.data import video
+
+    return max(1, (video.DECODE_THREADS["n"] or available_cores()) - 1)
+
+
+def planned(tracker: FaceTracker, chunks: Iterator) -> Iterator[tuple[object, FacePlan]]:
+    """(chunk, its FacePlan) for consecutive chunks: the tracker's detections run where this is iterated, so
+    under `prefetch` they run in a thread of their own while the caller cuts the previous chunk's crops."""
+    start = 0
+    for chunk in chunks:
+        yield chunk, tracker.plan(chunk, start)
+        start += len(chunk)
 
 
 def _compressed(recording: Recording, level: CompressionLevel, encode_with: Sequence) -> object:
@@ -243,10 +276,11 @@ def _build(
     boxes, missing = [], []
     with contextlib.ExitStack() as stack:
         reader = stack.enter_context(open_video(compressed.path, recording.fps))
+        reader.decode_threads = _decode_threads()
         outs = {side: stack.enter_context(open(tmp / FRAMES, "wb")) for side, tmp in tmps.items()}
         source = {"decoded": compressed.path.name, "width": reader.width, "height": reader.height}
-        for chunk in prefetch(reader.iter_frame_chunks(CHUNK)):
-            result = tracker.process(chunk, n)
+        for chunk, plan in _stage(planned(tracker, _stage(reader.iter_frame_chunks(CHUNK)))):
+            result = tracker.cut(chunk, plan)  # while the next chunk is decoded and its faces detected
             for side, out in outs.items():
                 out.write(memoryview(result.crops if side == size else result.extra[side]).cast("B"))
             boxes.append(result.boxes)
@@ -398,13 +432,16 @@ def default_workers() -> int:
 
 
 def _worker_init(threads: int) -> None:
-    """A worker process decodes and resizes with `threads` threads: the pool's workers share the cores."""
+    """A worker process decodes and resizes with `threads` threads: the pool's workers share the cores. With
+    one thread it runs a build's stages in one thread too: stage threads would only contend for the core
+    (bench/preprocess_throughput.py: two one-thread copies build 1.98x one)."""
     import cv2
 
     from benchmark.data import video
 
     video.DECODE_THREADS["n"] = threads
     cv2.setNumThreads(threads)
+    THREADED["on"] = threads > 1
 
 
 def _portable(err: BaseException):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,11 +172,11 @@ class RGBChunk(FrameChunk):
 
 class PackedRGBChunk(FrameChunk):
     """Frames in a packed 8-bit RGB layout as decoded (FFV1 bgr0 masters, as MMPD's copies): RGB is a
-    reorder."""
+    reorder. `data` holds one [H, W, bytes per pixel] array per frame."""
 
-    def __init__(self, data: np.ndarray, order: tuple[int, int, int]):
+    def __init__(self, data: Sequence[np.ndarray], order: tuple[int, int, int]):
         self.data, self.order = data, list(order)
-        self.height, self.width = data.shape[1:3]
+        self.height, self.width = data[0].shape[:2]
 
     def __len__(self) -> int:
         return len(self.data)
@@ -184,21 +185,23 @@ class PackedRGBChunk(FrameChunk):
         return self.data[i][..., self.order]
 
     def region(self, i: int, x0: int, y0: int, w: int, h: int) -> np.ndarray:
-        return self.data[i, y0 : y0 + h, x0 : x0 + w][..., self.order]
+        return self.data[i][y0 : y0 + h, x0 : x0 + w][..., self.order]
 
 
 class YUV420Chunk(FrameChunk):
-    """Frames kept planar 4:2:0 as decoded (H.264, HEVC, MPEG-4: 1.5 bytes a pixel instead of RGB's 3).
+    """Frames kept planar 4:2:0 as decoded (H.264, HEVC, MPEG-4: 1.5 bytes a pixel instead of RGB's 3);
+    `y`, `u`, `v` hold one plane array per frame.
 
     A window converts through the converter `frame.to_ndarray(format="rgb24")` uses (FFmpeg's swscale),
     widened to even rows and to multiples of 16 columns so that chroma samples and the converter's vector
     blocks fall as they do in the whole frame. The reader checks the identity on each pass's first frame.
     """
 
-    def __init__(self, fmt: str, y: np.ndarray, u: np.ndarray, v: np.ndarray, tags: list[tuple[int, int]]):
+    def __init__(self, fmt: str, y: Sequence[np.ndarray], u: Sequence[np.ndarray], v: Sequence[np.ndarray],
+                 tags: list[tuple[int, int]]):  # fmt: skip
         self.format, self.y, self.u, self.v, self.tags = fmt, y, u, v, tags
-        self.height, self.width = y.shape[1:3]
-        self._sws = None
+        self.height, self.width = y[0].shape
+        self._sws: dict[int, object] = {}  # thread id -> converter (detection and cropping may run in two)
 
     def __len__(self) -> int:
         return len(self.tags)
@@ -220,14 +223,17 @@ class YUV420Chunk(FrameChunk):
 
         frame = av.VideoFrame(w, h, self.format)
         cx, cy, cw, ch = x0 // 2, y0 // 2, (w + 1) // 2, (h + 1) // 2
-        sources = (self.y[i, y0 : y0 + h, x0 : x0 + w], self.u[i, cy : cy + ch, cx : cx + cw])
-        sources += (self.v[i, cy : cy + ch, cx : cx + cw],)
+        sources = (self.y[i][y0 : y0 + h, x0 : x0 + w], self.u[i][cy : cy + ch, cx : cx + cw])
+        sources += (self.v[i][cy : cy + ch, cx : cx + cw],)
         for plane, source in zip(frame.planes, sources):
             plane_rows(plane, 1)[:] = source
         frame.colorspace, frame.color_range = self.tags[i]
-        if self._sws is None:  # one converter per chunk: a new one per frame costs more than converting
-            self._sws = VideoReformatter()
-        return self._sws.reformat(frame, format="rgb24", threads=1).to_ndarray()
+        # one converter per chunk and thread: a new one per frame costs more than converting, and a converter
+        # is not safe to share between threads
+        thread = threading.get_ident()
+        if thread not in self._sws:
+            self._sws[thread] = VideoReformatter()
+        return self._sws[thread].reformat(frame, format="rgb24", threads=1).to_ndarray()
 
 
 def plane_rows(plane, channels: int) -> np.ndarray:
@@ -251,35 +257,35 @@ PACKED_RGB_FORMATS = {
 
 
 class _FrameBuffer:
-    """Fills one FrameChunk frame by frame from PyAV frames of one pixel format and size."""
+    """Collects one FrameChunk from PyAV frames of one pixel format and size. It holds views of the decoded
+    frames' planes, not copies: a frame's buffer stays alive (FFmpeg counts references) as long as a view of
+    it does, and copying every plane of every frame cost ~5% of a preprocessing build's CPU."""
 
-    def __init__(self, fmt: str, n: int, height: int, width: int):
+    def __init__(self, fmt: str, n: int):
         self.format, self.n, self.filled = fmt, n, 0
         if fmt in YUV420_FORMATS:
-            ch, cw = (height + 1) // 2, (width + 1) // 2
-            self.planes = [np.empty((n, height, width), np.uint8)]
-            self.planes += [np.empty((n, ch, cw), np.uint8), np.empty((n, ch, cw), np.uint8)]
+            self.planes: list[list[np.ndarray]] = [[], [], []]
             self.channels = [1, 1, 1]
             self.tags: list[tuple[int, int]] = []
         else:
             depth, self.order = PACKED_RGB_FORMATS[fmt]
-            self.planes = [np.empty((n, height, width * depth), np.uint8)]
+            self.planes = [[]]
             self.channels = [depth]
             self.depth = depth
 
     def add(self, frame) -> None:
         for target, plane, channels in zip(self.planes, frame.planes, self.channels):
-            target[self.filled] = plane_rows(plane, channels)
+            target.append(plane_rows(plane, channels))
         if self.format in YUV420_FORMATS:
             self.tags.append((frame.colorspace, frame.color_range))
         self.filled += 1
 
     def chunk(self) -> FrameChunk:
-        k = self.filled
         if self.format in YUV420_FORMATS:
-            return YUV420Chunk(self.format, *(p[:k] for p in self.planes), self.tags)
-        data = self.planes[0][:k]
-        return PackedRGBChunk(data.reshape(k, data.shape[1], -1, self.depth), self.order)
+            return YUV420Chunk(self.format, *self.planes, self.tags)
+        return PackedRGBChunk(
+            [rows.reshape(len(rows), -1, self.depth) for rows in self.planes[0]], self.order
+        )
 
 
 def window_path_holds(frame, expected: np.ndarray) -> bool:
@@ -287,7 +293,7 @@ def window_path_holds(frame, expected: np.ndarray) -> bool:
     (its `to_ndarray(format="rgb24")`): checked on the first frame of every pass, so a pixel format or
     converter that would not be identical falls back to whole-frame RGB instead of changing pixels."""
     h, w = expected.shape[:2]
-    buffer = _FrameBuffer(frame.format.name, 1, h, w)
+    buffer = _FrameBuffer(frame.format.name, 1)
     buffer.add(frame)
     chunk = buffer.chunk()
     if not np.array_equal(chunk.rgb(0), expected):
@@ -336,6 +342,10 @@ class VideoFileReader(VideoReader):
     """
 
     backend = "file"
+    # FFmpeg decoding threads of this reader's passes (None: DECODE_THREADS). A caller whose own stages run
+    # in threads beside the decoder (the preprocessing pipeline) sets 1: frame threading costs ~30% more CPU
+    # a frame, which it would take from those stages.
+    decode_threads: int | None = None
 
     def __init__(self, path: Path, fps: float | None = None):
         import av
@@ -373,8 +383,9 @@ class VideoFileReader(VideoReader):
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
-                if DECODE_THREADS["n"]:
-                    stream.codec_context.thread_count = DECODE_THREADS["n"]
+                threads = self.decode_threads or DECODE_THREADS["n"]
+                if threads:
+                    stream.codec_context.thread_count = threads
                 frames = container.decode(stream)
                 while index < stop:
                     frame = next(frames, None)
@@ -428,7 +439,7 @@ class VideoFileReader(VideoReader):
                         buffer = None
                 if fast:
                     if buffer is None:
-                        buffer = _FrameBuffer(name, min(chunk_size, stop - index), self.height, self.width)
+                        buffer = _FrameBuffer(name, min(chunk_size, stop - index))
                     buffer.add(frame)
                     if buffer.filled == buffer.n:
                         yield buffer.chunk()
