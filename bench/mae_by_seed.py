@@ -61,7 +61,7 @@ def main() -> None:
     wanted = set(args.methods.split(",")) if args.methods else None
     rows = [row for db in args.db for row in seed_rows(db, args.level)]
     here = code_fingerprint()
-    code = args.code or code_to_report([row.code for row in rows], here)
+    code = args.code or code_to_report([(row.code, row.date) for row in rows], here)
     other = sum(row.code != code for row in rows)
     whose = "this checkout's" if code == here else "not this checkout's"
     print(f"code {code} ({whose}); rows of other code left out: {other}")

@@ -84,7 +84,7 @@ def method_claim(title: str, sweep: str, a: str, b: str, code: str, intro: str) 
     """A - B at every level of the sweep, MAE and SNR, seed-paired."""
     doc = sweep_doc(sweep)
     every = sweep_rows(doc)
-    current, code = code, code_to_report([r.code for r in every], code)
+    current, code = code, code_to_report([(r.code, r.date) for r in every], code)
     rows = [r for r in every if r.code == code]
     other = len(every) - len(rows)
     done = sorted({r.seed for r in rows if r.method == a} & {r.seed for r in rows if r.method == b})
@@ -120,7 +120,7 @@ def talos_claim(code: str) -> list[str]:
     from talos_gain import DEFAULT_OUT, SEEDS, load_entries, report
 
     entries = load_entries(DEFAULT_OUT)
-    current, code = code, code_to_report([e["code"] for e in entries], code)
+    current, code = code, code_to_report([(e["code"], e["date"]) for e in entries], code)
     done = {e["seed"] for e in entries if e["code"] == code and e["loss"] == "talos"}
     done &= {e["seed"] for e in entries if e["code"] == code and e["loss"] == "mse"}
     left = [s for s in map(int, SEEDS.split(",")) if s not in done]

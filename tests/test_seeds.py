@@ -90,9 +90,13 @@ def test_mae_by_seed_compare_line_gives_se_median_sign_test_and_verdict():
     assert line.endswith("kd better at 3/3 (sign test p 0.250); kd better (beyond 2 SE)")
 
 
-def test_the_code_reported_is_this_checkouts_where_it_has_rows_else_the_commonest():
-    assert code_to_report(["a", "b", "b"], "c") == "b"
-    assert code_to_report(["a", "c"], "c") == "c"
+def test_the_code_reported_is_this_checkouts_where_it_has_rows_else_the_latest():
+    """An old code's full run (more rows) must not outvote the later re-measurement of a changed code."""
+    old = [("a", f"2026-12-04T0{i}:00:00+00:00") for i in range(5)]
+    new = [("b", "2026-12-04T21:00:00+00:00"), ("b", "2026-12-05T00:20:00+00:00")]
+    assert code_to_report(old + new, "c") == "b"
+    assert code_to_report(new + old, "c") == "b"
+    assert code_to_report(old + new + [("c", "2026-12-01T00:00:00+00:00")], "c") == "c"
     assert code_to_report([], "c") == "c"
 
 

@@ -20,7 +20,8 @@ from benchmark.results.store import WHOLE
 @dataclass(frozen=True)
 class SeedRow:
     """One finished cell: method, seed, level, each test recording's absolute whole-recording heart-rate error
-    (bpm), the cell's mean SNR (dB) and the code fingerprint it was computed with."""
+    (bpm), the cell's mean SNR (dB), the code fingerprint it was computed with and when it finished (ISO 8601,
+    UTC)."""
 
     method: str
     seed: int
@@ -28,6 +29,7 @@ class SeedRow:
     errors: dict[str, float]
     snr: float
     code: str
+    date: str = ""
 
     @property
     def mae(self) -> float:
@@ -40,13 +42,13 @@ def seed_rows(db: str | Path, level: str | None = None) -> list[SeedRow]:
         raise FileNotFoundError(f"{db}: no such results database")
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        query = "SELECT key, method, seed, level, metrics, config FROM cells WHERE status = 'done'"
+        query = "SELECT key, method, seed, level, metrics, config, date FROM cells WHERE status = 'done'"
         cells = con.execute(
             query + (" AND level = ?" if level else "") + " ORDER BY method, level, seed",
             (level,) if level else (),
         ).fetchall()
         out = []
-        for key, method, seed, lvl, metrics, config in cells:
+        for key, method, seed, lvl, metrics, config, date in cells:
             rows = con.execute(
                 "SELECT recording, hr_pred, hr_true FROM predictions WHERE cell_key = ? AND window = ?",
                 (key, WHOLE),
@@ -54,18 +56,20 @@ def seed_rows(db: str | Path, level: str | None = None) -> list[SeedRow]:
             errors = {rec: abs(p - t) for rec, p, t in rows if p is not None and t is not None}
             snr = json.loads(metrics).get("snr")
             code = json.loads(config).get("code", "?")
-            out.append(SeedRow(method, seed, lvl, errors, float("nan") if snr is None else float(snr), code))
+            snr = float("nan") if snr is None else float(snr)
+            out.append(SeedRow(method, seed, lvl, errors, snr, code, date))
         return out
     finally:
         con.close()
 
 
-def code_to_report(codes: list[str], current: str) -> str:
-    """This checkout's code where there are results of it, else the earlier code with the most (stale until
-    rerun): seeds of two codes are never paired or pooled."""
-    if current in codes or not codes:
+def code_to_report(results: list[tuple[str, str]], current: str) -> str:
+    """This checkout's code where there are results of it, else the code of the latest result (stale until
+    rerun): seeds of two codes are never paired or pooled. `results` holds (code, ISO 8601 UTC date) pairs.
+    Not the code with the most results: an old code's full run would outvote the re-measurement after it."""
+    if not results or current in {code for code, _ in results}:
         return current
-    return max(sorted(set(codes)), key=codes.count)
+    return max(results, key=lambda result: result[1])[0]
 
 
 MIN_SEEDS = 3  # the fewest seeds a verdict is drawn from
