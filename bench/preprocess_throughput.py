@@ -400,7 +400,7 @@ def report_throughput(row: dict) -> None:
 def report_profile(row: dict) -> None:
     n = row["frames"]
     print(
-        f"profile (cProfile, decode in the calling thread): {n} frames in {row['seconds']:.2f} s under the "
+        f"profile (cProfile, stages in the calling thread): {n} frames in {row['seconds']:.2f} s under the "
         f"profiler, {row['cpu'] / n * 1e3:.2f} ms CPU per frame; top entries by own time:"
     )
     for line in row["table"]:

@@ -253,6 +253,10 @@ class FaceChunk:
 class FaceTracker:
     """Streams chunks of frames through detection, box smoothing and cropping.
 
+    Two steps, which may run in two threads: `plan` (detection every detect_every frames and the box that
+    follows from it: sequential, the costly step) and `cut` (each frame's window to S x S). `process` is
+    both in turn. The preprocessing pipeline plans chunk k + 1 while it cuts chunk k.
+
     Args:
         config: face settings.
         size: output side S.

@@ -343,8 +343,8 @@ class VideoFileReader(VideoReader):
 
     backend = "file"
     # FFmpeg decoding threads of this reader's passes (None: DECODE_THREADS). A caller whose own stages run
-    # in threads beside the decoder (the preprocessing pipeline) sets 1: frame threading costs ~30% more CPU
-    # a frame, which it would take from those stages.
+    # in threads beside the decoder (the preprocessing pipeline) sets fewer: frame threading spends more CPU
+    # a frame than one thread, which it would take from those stages.
     decode_threads: int | None = None
 
     def __init__(self, path: Path, fps: float | None = None):
