@@ -231,7 +231,8 @@ def _stage(items: Iterator) -> Iterator:
 
 def _decode_threads() -> int:
     """FFmpeg threads of a build's decode stage: the build's cores less one, which detection and cutting use
-    (on 2 cores, 1: FFmpeg's frame threading spends more CPU a frame than one thread, CPU those stages need)."""
+    (on 2 cores, 1: FFmpeg's frame threading spends more CPU a frame than one thread, CPU those stages
+    need)."""
     from benchmark.data import video
 
     return max(1, (video.DECODE_THREADS["n"] or available_cores()) - 1)
