@@ -107,3 +107,20 @@ def test_checkpoints_and_efficiency_rows(tmp_path):
         store.put_efficiency(row, "d")
         store.put_efficiency({**row, "params_total": 1}, "d")  # same method/device/host: replaced
         assert store.efficiency() == [{**row, "params_total": 1}]
+
+
+def test_rows_of_other_code_can_be_dropped_with_their_predictions(tmp_path):
+    """A committed claim database re-run on the current code keeps only that code's rows (the superseded
+    ones stay in git history): the cells of other code and their predictions go."""
+    from dataclasses import replace
+
+    with ResultStore(tmp_path / "r.sqlite") as store:
+        store.write_cell(result("now"))
+        for i in range(20):
+            old = result(f"old{i}")
+            store.write_cell(replace(old, config={"k": old.key, "code": "0ldc0de00000"}))
+        assert store.drop_other_code(code_fingerprint()) == 20
+        assert store.done_keys() == {"now"} and len(store.predictions("now")) == 3
+        assert store.count("predictions") == 3
+        assert store.drop_other_code(code_fingerprint()) == 0
+    assert integrity_problems(tmp_path / "r.sqlite") == []

@@ -136,6 +136,21 @@ class ResultStore:
     def done_keys(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT key FROM cells WHERE status = 'done'")}
 
+    def drop_other_code(self, code: str) -> int:
+        """Deletes the cells (and their predictions) computed with a code fingerprint other than `code`, and
+        compacts the file; returns how many cells went. For committed databases: once a claim has been
+        re-run on the current code, the superseded rows stay in git history instead of doubling the file."""
+        with self.conn:
+            keys = [
+                row["key"]
+                for row in self.conn.execute("SELECT key, config FROM cells")
+                if json.loads(row["config"]).get("code") != code
+            ]
+            self.conn.executemany("DELETE FROM cells WHERE key = ?", [(key,) for key in keys])
+        self.conn.execute("VACUUM")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the compacted pages into the file itself
+        return len(keys)
+
     def write_cell(self, result: CellResult) -> None:
         """Replace the cell's rows with these, atomically (a retried failed cell overwrites its old row)."""
         ident = result.identity
