@@ -319,8 +319,8 @@ def report_targets_together(bare: float, rates: dict) -> None:
     verdict = "within reach" if two >= needed else "out of reach"
     print(
         f"both targets together: 2 workers would need >= 1.6 x 0.5 x {bare:.0f} = {needed:.0f} frames/s; two "
-        f"one-thread builds on these {cores} cores reach {two:.0f} ({verdict}). A build spends {cpu_ms:.2f} ms "
-        f"CPU a frame; both targets need <= {budget_ms:.2f} ms here, or more cores than one build keeps busy"
+        f"one-thread builds on these {cores} cores reach {two:.0f} ({verdict}). A build spends {cpu_ms:.2f} "
+        f"ms CPU a frame; both targets need <= {budget_ms:.2f} ms here, or more cores than a build keeps busy"
     )
 
 
