@@ -45,3 +45,14 @@ def test_a_build_copy_builds_the_real_clip_single_threaded(bench, physrecorder_d
     with open_video(clip) as reader:
         frames = reader.num_frames
     assert row["work"] > 0 and row["work"] % frames == 0  # whole builds of the clip, at least one
+
+
+def test_the_targets_together_line_compares_two_copies_with_what_both_targets_need(bench, capsys):
+    # bare decode 2500 frames/s: both targets need 2 workers at >= 1.6 x 0.5 x 2500 = 2000 frames/s
+    bench.report_targets_together(2500.0, {"build": {1: [700.0, 800.0, 750.0], 2: [1500.0, 1500.0]}})
+    line = capsys.readouterr().out
+    assert "= 2000 frames/s" in line and "reach 1500 (out of reach)" in line
+    assert "spends 1.33 ms" in line  # one copy keeps one core busy: 1 / 750 frames/s
+    assert "need <= 1.00 ms" in line  # 1500 / 750 = 2 copies' worth of cores, spread over 2000 frames/s
+    bench.report_targets_together(2500.0, {"build": {1: [1100.0], 2: [2100.0]}})
+    assert "reach 2100 (within reach)" in capsys.readouterr().out
