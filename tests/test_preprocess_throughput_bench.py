@@ -56,3 +56,27 @@ def test_the_targets_together_line_compares_two_copies_with_what_both_targets_ne
     assert "need <= 1.00 ms" in line  # 1500 / 750 = 2 copies' worth of cores, spread over 2000 frames/s
     bench.report_targets_together(2500.0, {"build": {1: [1100.0], 2: [2100.0]}})
     assert "reach 2100 (within reach)" in capsys.readouterr().out
+
+
+def test_one_core_worker_sets_this_process_up_as_a_pool_worker_and_undoes_it(bench):
+    import cv2
+
+    from benchmark.data import preprocess, video
+
+    before = preprocess.THREADED["on"], video.DECODE_THREADS["n"], cv2.getNumThreads()
+    with bench.one_core_worker():
+        assert not preprocess.THREADED["on"] and video.DECODE_THREADS["n"] == 1 and cv2.getNumThreads() == 1
+    assert (preprocess.THREADED["on"], video.DECODE_THREADS["n"], cv2.getNumThreads()) == before
+
+
+def test_the_dataset_ratios_name_which_single_worker_they_divide_by(bench, capsys):
+    rates = {"1": [1200.0], "1-core": [760.0], "2": [1330.0]}
+    bench.report_dataset(
+        {"recordings": 8, "frames": 4800, "rates": rates, "cores": {"1": [1.6], "1-core": [1.0], "2": [1.9]}}
+    )
+    out = capsys.readouterr().out
+    assert "2 workers / 1 worker with one core: 1.75" in out
+    import os
+
+    ceiling = min(2.0, len(os.sched_getaffinity(0)) / 1.6)  # the cores 1 worker with every core leaves
+    assert "2 workers / 1 worker with every core: 1.11" in out and f"at most {ceiling:.2f}x" in out
