@@ -176,3 +176,26 @@ def test_the_change_from_raw_is_paired_by_recording_with_a_subject_bootstrap_ci(
     texts = [f.read_text() for f in (tmp_path / "lb").glob("*.md")]
     boards = [t for t in texts if t.startswith("# Leaderboard:")]
     assert boards and all("MAE change from raw, paired by recording" in text for text in boards)
+
+
+def test_places_by_mae_carry_a_paired_interval_and_mark_what_the_test_set_cannot_separate(store, tmp_path):
+    from benchmark.leaderboard.tables import collect_entries, rank_table
+
+    table = rank_table(store, collect_entries(store, n_boot=200), ["raw", "x264-250k"], "t", n_boot=200)
+    rows = {r[1]: r[2:] for r in table.rows}
+    # at raw every draw orders them alike (|errors| 0.5 each; 1 to 2; 10 each): intervals of one place
+    assert [r[1] for r in table.rows] == ["tscan", "pos", "green"]
+    assert rows["tscan"][0] == "1 [1, 1]" and rows["pos"][0] == "2 [2, 2]" and rows["green"][0] == "3 [3, 3]"
+    assert all(cells[1] == "—" for cells in rows.values())  # x264-250k: one method has a heart rate there
+    with ResultStore(tmp_path / "close.sqlite") as s:
+        _cell(s, "pos", "classic", "raw", [1, 5, 1, 5])
+        _cell(s, "chrom", "classic", "raw", [1, 5, 1, 5])  # the same errors: the same place
+        _cell(s, "lgi", "classic", "raw", [5, 1, 5, 1.5])  # 0.125 worse, within the spread between recordings
+        _cell(s, "green", "classic", "raw", [9, 9, 9, 9])
+        close = rank_table(s, collect_entries(s, n_boot=200), ["raw"], "t", n_boot=200)
+    places = {r[1]: r[2] for r in close.rows}
+    assert places["chrom"] == places["pos"] == "1 [1, 2]"  # second, together, where a draw puts lgi first
+    assert places["lgi"].startswith("3 [1, 3]") and places["lgi"].endswith(" ≈")
+    assert places["green"] == "4 [4, 4]"
+    write_leaderboards(store, tmp_path / "lb", plots=False)
+    assert "place by MAE (95% interval" in (tmp_path / "lb" / "synth.md").read_text()

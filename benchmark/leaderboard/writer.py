@@ -73,6 +73,9 @@ def write_leaderboards(
         change = tables.compression_change_table(store, board, board_levels, name)
         if change is not None:
             md.append(change.markdown())
+        ranking = tables.rank_table(store, board, board_levels, name)
+        if ranking is not None:
+            md.append(ranking.markdown())
         for tag in tables.BREAKDOWN_TAGS:
             breakdown = tables.tag_breakdown_table(store, board, board_levels[0], tag, name)
             if breakdown is not None:
