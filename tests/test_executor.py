@@ -164,6 +164,10 @@ def test_a_ray_run_computes_what_the_serial_run_does(tmp_path, monkeypatch, caps
         if name != "README.md":  # states the run's wall time
             assert (tmp_path / "lb_ray" / name).read_text() == (tmp_path / "lb_serial" / name).read_text()
     assert integrity_problems(tmp_path / "ray.sqlite") == []
+    with ResultStore(tmp_path / "serial.sqlite") as store:  # the run's line, kept for `leaderboard`
+        (note,) = store.run_notes()
+    assert note.startswith("last `run` of sweep exec: 8 cells computed") and note.endswith(")")
+    assert f"- {note}" in (tmp_path / "lb_serial" / "README.md").read_text().splitlines()
 
 
 def _cells(path, method):

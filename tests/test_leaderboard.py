@@ -199,3 +199,15 @@ def test_places_by_mae_carry_a_paired_interval_and_mark_what_the_test_set_cannot
     assert places["green"] == "4 [4, 4]"
     write_leaderboards(store, tmp_path / "lb", plots=False)
     assert "place by MAE (95% interval" in (tmp_path / "lb" / "synth.md").read_text()
+
+
+def test_the_readme_keeps_the_last_runs_line_when_written_again_from_the_database(store, tmp_path):
+    # a sweep stores its line (cells computed, wall time); `leaderboard` alone would otherwise drop it
+    store.put_run_note("t", "last `run` of sweep t: 4 cells computed, 12 s wall time", "d1")
+    store.put_run_note("t", "last `run` of sweep t: 5 cells computed, 13 s wall time", "d2")  # replaces
+    write_leaderboards(store, tmp_path / "lb", plots=False, extra_notes=["a note", "a note"])
+    lines = (tmp_path / "lb" / "README.md").read_text().splitlines()
+    assert "- last `run` of sweep t: 5 cells computed, 13 s wall time" in lines
+    assert not any("4 cells computed" in line for line in lines) and lines.count("- a note") == 1
+    with ResultStore(store.path) as again:  # another process reads what the sweep wrote
+        assert again.run_notes() == ["last `run` of sweep t: 5 cells computed, 13 s wall time"]

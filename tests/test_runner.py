@@ -17,6 +17,7 @@ import pytest
 from sweep_data import build_datasets, smoke_training_sweep, sweep_file
 
 from benchmark.errors import ConfigError
+from benchmark.leaderboard.writer import write_leaderboards
 from benchmark.paths import PROJECT_ROOT
 from benchmark.results.store import ResultStore, integrity_problems
 from benchmark.runner.cells import expand, load_sweep, sweep_from_dict
@@ -159,6 +160,12 @@ def test_sigkill_mid_sweep_then_rerun_resumes_with_identical_tables(datasets, tm
     assert integrity_problems(db) == []
     for name in ("good-to-good.md", "good-to-good.csv"):
         assert (tmp_path / "lb_killed" / name).read_text() == (tmp_path / "lb_clean" / name).read_text()
+    with ResultStore(db) as store:  # the resumed run's line, which `leaderboard` writes again
+        (note,) = store.run_notes()
+        write_leaderboards(store, tmp_path / "lb_again", plots=False)
+    assert f"{4 - killed_at} cells computed, {killed_at} reused from the database" in note
+    for out in ("lb_killed", "lb_again"):
+        assert f"- {note}" in (tmp_path / out / "README.md").read_text().splitlines()
 
 
 # ------------------------------------------------------------------------------- checkpoint sharing

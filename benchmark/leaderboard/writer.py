@@ -107,7 +107,8 @@ def write_leaderboards(
         index.append(("efficiency", [eff_md, eff_csv]))
     readme = out / "README.md"
     releases = _release_lines(entries) + _seed_claim_lines(out)
-    readme.write_text(_readme(index, _provenance(store), efficiency, extra_notes or [], releases))
+    notes = list(dict.fromkeys([*store.run_notes(), *(extra_notes or [])]))  # each line once, in order
+    readme.write_text(_readme(index, _provenance(store), efficiency, notes, releases))
     return [*written, readme]
 
 

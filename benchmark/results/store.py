@@ -59,6 +59,11 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     path TEXT NOT NULL,
     date TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS runs (
+    sweep TEXT PRIMARY KEY,
+    note TEXT NOT NULL,
+    date TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS efficiency (
     method TEXT NOT NULL,
     device TEXT NOT NULL,
@@ -254,6 +259,16 @@ class ResultStore:
                 "INSERT OR REPLACE INTO checkpoints (key, method, path, date) VALUES (?, ?, ?, ?)",
                 (key, method, str(path), date),
             )
+
+    # ------------------------------------------------------------------------------------------ runs
+    def put_run_note(self, sweep: str, note: str, date: str) -> None:
+        """The line about a sweep's last run (cells computed, wall time) that its boards' README gives: kept
+        here so that `leaderboard` writes the README again as the run did, wall time included."""
+        with self.conn:
+            self.conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?)", (sweep, note, date))
+
+    def run_notes(self) -> list[str]:
+        return [row["note"] for row in self.conn.execute("SELECT note FROM runs ORDER BY sweep")]
 
     # -------------------------------------------------------------------------------------- efficiency
     @staticmethod

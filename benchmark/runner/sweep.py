@@ -364,9 +364,8 @@ def run_sweep(
             f"{counts['skipped']} reused from the database, {time.perf_counter() - started:.0f} s wall time "
             f"on {provenance()['host']}"
         )
-        written = write_leaderboards(
-            store, sweep.leaderboard_dir(), levels=list(sweep.compression), extra_notes=[note]
-        )
+        store.put_run_note(sweep.name, note, now())
+        written = write_leaderboards(store, sweep.leaderboard_dir(), levels=list(sweep.compression))
         counts["written"] = [str(p) for p in written]
         if sink:
             sink.log_tables(sweep.leaderboard_dir())
