@@ -386,8 +386,8 @@ RANK_NOTE = (
     "Each cell: the method's place by MAE among this table's rows at that level (1 = lowest; equal MAEs "
     "share a place), with a 95% interval from resampling subjects, one draw for all methods so the places "
     "are paired. ≈: its MAE minus the first place's, paired by recording, has a 95% CI that includes 0: this "
-    "test set does not separate the two. Scored on the recordings every row at that level has a heart rate "
-    "for."
+    "test set does not separate the two (each row tested alone: with many rows, some separations are "
+    "chance). Scored on the recordings every row at that level has a heart rate for."
 )
 
 
