@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "weights": ("benchmark.methods.weights_cli", "released weights (rPPG-Toolbox PhysNets...): list, fetch"),
     "zoo": ("benchmark.zoo.cli", "train the model zoo (resumable), list it, verify its files"),
     "leaderboard": ("benchmark.leaderboard.cli", "write leaderboard tables and plots from the results"),
+    "compare": (
+        "benchmark.leaderboard.compare",
+        "two methods' MAE difference on the same recordings, with a subject-bootstrap CI",
+    ),
     "gate": (
         "benchmark.leaderboard.gate",
         "fail when a method's MAE regresses against the committed baseline",

@@ -211,3 +211,28 @@ def test_the_readme_keeps_the_last_runs_line_when_written_again_from_the_databas
     assert not any("4 cells computed" in line for line in lines) and lines.count("- a note") == 1
     with ResultStore(store.path) as again:  # another process reads what the sweep wrote
         assert again.run_notes() == ["last `run` of sweep t: 5 cells computed, 13 s wall time"]
+
+
+def test_compare_pairs_two_methods_by_recording_and_says_which_is_lower(store, tmp_path, capsys):
+    import json
+
+    from benchmark.cli import main
+    from benchmark.leaderboard.compare import paired_comparisons
+
+    (row,) = paired_comparisons(store, "pos", "green")  # green has no x264-250k row
+    # |errors| 1, 1, 2, 2 against 10 on each of the same four recordings (four subjects)
+    assert (row["level"], row["recordings"], row["subjects"]) == ("raw", 4, 4)
+    assert (row["mae_a"], row["mae_b"], row["difference"]) == (1.5, 10.0, -8.5)
+    assert row["low"] <= -8.5 <= row["high"] < 0 and row["verdict"] == "pos lower"
+    store.conn.commit()
+    db = str(store.path)
+    assert main(["compare", "green", "pos", "--db", db, "--json"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["verdict"] == "pos lower" and json.loads(line)["difference"] == 8.5
+    assert main(["compare", "pos", "green", "--db", db]) == 0
+    assert "-8.50 [" in capsys.readouterr().out
+    assert main(["compare", "pos", "nosuch", "--db", db]) == 2
+    assert "no rows of method 'nosuch'; it has: green, pos, tscan" in capsys.readouterr().err
+    assert main(["compare", "pos", "green", "--db", db, "--level", "x264-250k"]) == 2
+    assert "no heart rates on common recordings at level(s) x264-250k" in capsys.readouterr().err
+    assert main(["compare", "pos", "pos", "--db", db]) == 2
