@@ -35,9 +35,7 @@ def paired_comparisons(
 
     rows = []
     for name, board in sorted(tables.boards(tables.collect_entries(store, n_boot=1)).items()):
-        errors = tables._abs_errors(
-            store, [c for c in tables._board_cells(store, board) if c["status"] == "done"]
-        )
+        errors = tables.abs_errors(store, board)
         for level in tables.ordered_levels(board, order):
             if levels and level not in levels:
                 continue

@@ -325,12 +325,13 @@ def _mean_difference(a, b, weights=None):
     return np.sum(w * (a - b), axis=-1) / np.sum(w, axis=-1)
 
 
-def _abs_errors(store, cells: list[dict]) -> dict[tuple, dict[tuple, tuple]]:
-    """(method, level) -> {(recording, seed): (subject, |whole-recording HR error|)} of the done cells."""
+def abs_errors(store, entries: list[dict]) -> dict[tuple, dict[tuple, tuple]]:
+    """(method, level) -> {(recording, seed): (subject, |whole-recording HR error|)} of the board's done
+    cells: what paired comparisons pair."""
     import math
 
     out: dict[tuple, dict[tuple, tuple]] = defaultdict(dict)
-    for c in cells:
+    for c in (c for c in _board_cells(store, entries) if c["status"] == "done"):
         for p in store.predictions(c["key"], whole_only=True):
             pred, true = p["hr_pred"], p["hr_true"]
             if pred is None or true is None or not (math.isfinite(pred) and math.isfinite(true)):
@@ -353,8 +354,7 @@ def compression_change_table(store, entries: list[dict], levels: list[str], titl
 
     if len(levels) < 2 or levels[0] != "raw":
         return None
-    cells = [c for c in _board_cells(store, entries) if c["status"] == "done"]
-    errors = _abs_errors(store, cells)
+    errors = abs_errors(store, entries)
     raw = {e["method"]: e for e in entries if e["level"] == "raw" and e["group"] != CHANCE_GROUP}
     table = Table(
         f"{title}: MAE change from raw, paired by recording (bpm, 95% CI)", ["group", "method", *levels[1:]]
@@ -394,8 +394,7 @@ RANK_NOTE = (
 def rank_table(store, entries: list[dict], levels: list[str], title: str, n_boot: int = 1000) -> Table | None:
     """Each method's place by MAE at each level with a subject-bootstrap interval, and whether it is
     separable from the level's best: a ranking states how sure it is, not only who is ahead."""
-    cells = [c for c in _board_cells(store, entries) if c["status"] == "done"]
-    errors = _abs_errors(store, cells)
+    errors = abs_errors(store, entries)
     groups = {e["method"]: e["group"] for e in entries}
     places = {level: _places(errors, sorted(groups), level, n_boot) for level in levels}
     places = {level: found for level, found in places.items() if found}
