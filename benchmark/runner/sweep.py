@@ -356,15 +356,15 @@ def run_sweep(
     counts["failed_in_database"] = sum(store.status(c.key) == "failed" for c in cells)
     if sweep.efficiency:
         profile_missing(store, list(entries), recipes, sweep.profile)
+    note = (
+        f"last `run` of sweep {sweep.name}: {counts['done'] + counts['failed']} cells computed, "
+        f"{counts['skipped']} reused from the database, {time.perf_counter() - started:.0f} s wall time "
+        f"on {provenance()['host']}"
+    )
+    store.put_run_note(sweep.name, note, now())  # tables written later by `leaderboard` state it too
     if write_tables:
         from benchmark.leaderboard.writer import write_leaderboards
 
-        note = (
-            f"last `run` of sweep {sweep.name}: {counts['done'] + counts['failed']} cells computed, "
-            f"{counts['skipped']} reused from the database, {time.perf_counter() - started:.0f} s wall time "
-            f"on {provenance()['host']}"
-        )
-        store.put_run_note(sweep.name, note, now())
         written = write_leaderboards(store, sweep.leaderboard_dir(), levels=list(sweep.compression))
         counts["written"] = [str(p) for p in written]
         if sink:
