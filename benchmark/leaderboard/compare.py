@@ -58,12 +58,14 @@ def paired_comparisons(
 
 def format_rows(rows: list[dict]) -> list[str]:
     a, b = rows[0]["a"], rows[0]["b"]
-    head = f"{'board':24s} {'level':16s} {'n':>9s} {a + ' MAE':>14s} {b + ' MAE':>14s}  {a} - {b} (95% CI)"
-    lines = [head]
+    wa, wb = (max(14, len(name) + 5) for name in (a, b))  # columns as wide as their "<method> MAE" heads
+    lines = [
+        f"{'board':24s} {'level':16s} {'n':>9s} {a + ' MAE':>{wa}s} {b + ' MAE':>{wb}s}  {a} - {b} (95% CI)"
+    ]
     for r in rows:
         lines.append(
             f"{r['board']:24s} {r['level']:16s} {r['recordings']:>3d}/{r['subjects']:<3d}   "
-            f"{r['mae_a']:14.2f} {r['mae_b']:14.2f}  "
+            f"{r['mae_a']:{wa}.2f} {r['mae_b']:{wb}.2f}  "
             f"{r['difference']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]  {r['verdict']}"
         )
     lines.append("n: recordings / subjects both methods have a heart rate for; CIs resample subjects")
