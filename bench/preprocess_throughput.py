@@ -336,7 +336,7 @@ def report_targets_together(bare: float, rates: dict) -> None:
     build no faster than two one-thread copies started together (part 5), however their stages are threaded;
     that reading needs 2 workers >= 1.6 x 1 worker >= 1.6 x 0.5 x the bare decode."""
     one, two = (float(np.median(rates["build"][k])) for k in (1, 2))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores_here()
     needed = 1.6 * 0.5 * bare
     cpu_ms, budget_ms = 1e3 / one, 1e3 * two / one / needed  # one copy keeps one core busy
     verdict = "within reach" if two >= needed else "out of reach"
@@ -346,6 +346,18 @@ def report_targets_together(bare: float, rates: dict) -> None:
         f"build spends {cpu_ms:.2f} ms CPU a frame; both targets need <= {budget_ms:.2f} ms here, or more "
         "cores than a build keeps busy"
     )
+
+
+def cores_here() -> int:
+    """benchmark.data.preprocess.available_cores, without importing the package into this lean parent."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def fastest_bare(rates: dict[str, list[float]]) -> tuple[str, float]:
+    """The bare decode with the highest median rate: (its name, that rate)."""
+    medians = {name: float(np.median(values)) for name, values in rates.items() if name != "ours"}
+    name = max(medians, key=medians.get)
+    return name, medians[name]
 
 
 def cpu_seconds() -> float:
@@ -434,8 +446,8 @@ def report_throughput(row: dict) -> None:
         runs = ", ".join(f"{v:.0f}" for v in values)
         print(f"{label:40s}: {medians[name]:7.1f} frames/s (median; runs {runs})")
     print(f"{'decord get_batch (reference)':40s}: {row['batch']:7.1f} frames/s")
-    fastest = max((name for name in medians if name != "ours"), key=medians.get)
-    ratio = medians["ours"] / medians[fastest]
+    fastest, bare = fastest_bare(row["rates"])
+    ratio = medians["ours"] / bare
     print(f"ratio pipeline / fastest bare decode ({fastest}): {ratio:.2f}  (target >= 0.5)")
 
 
@@ -457,7 +469,7 @@ def report_dataset(row: dict) -> None:
     for k, label in labels.items():
         runs = ", ".join(f"{v:.0f}" for v in row["rates"][k])
         print(f"  {label:21s}: {medians[k]:7.1f} frames/s, {used[k]:.2f} cores busy (median; runs {runs})")
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    available = cores_here()
     print(
         f"ratio 2 workers / 1 worker with one core: {medians['2'] / medians['1-core']:.2f}  (target >= 1.6, "
         "reading a worker as a pool's unit: each of the 2 has one core)"
@@ -541,7 +553,7 @@ def main() -> int:
     if args.video is None:
         parser.error("--video is required")
     args.work.mkdir(parents=True, exist_ok=True)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores_here()
     print(f"machine: {cores} cores available, load average {os.getloadavg()[0]:.2f}; {face_config()}")
     videos = {s: args.work / f"face_{s}s_{W}x{H}.mp4" for s in ((60,) if args.skip_memory else (60, 300))}
     for seconds, video in videos.items():
@@ -562,8 +574,7 @@ def main() -> int:
         if args.scaling_seconds:
             rates = measure_scaling(short, 20, args.scaling_seconds, max(1, args.repeats - 1))
             report_scaling(rates, args.scaling_seconds)
-            bare = max(float(np.median(v)) for name, v in throughput["rates"].items() if name != "ours")
-            report_targets_together(bare, rates)
+            report_targets_together(fastest_bare(throughput["rates"])[1], rates)
     if args.toolbox:
         try:
             toolbox = run_child("toolbox", str(videos[60]), str(args.toolbox.resolve()))
